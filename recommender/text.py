@@ -1,0 +1,114 @@
+"""Text clean-up shared by the corpus reader, the model and the widget."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+_TAG_HINT = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+# Elements whose content is never article text.
+_DROP = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe"})
+# Elements that end a block of text: they become paragraph breaks.
+_BLOCK = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "blockquote",
+        "pre",
+        "hr",
+        "header",
+        "footer",
+        "figure",
+        "figcaption",
+        "dd",
+        "dt",
+    }
+)
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROP:
+            self._skip_depth += 1
+        elif tag in _BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP:
+            self._skip_depth = max(0, self._skip_depth - 1)
+        elif tag in _BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            self.parts.append(data)
+
+
+def looks_like_html(text: str) -> bool:
+    """True when ``text`` holds at least one HTML tag."""
+    return bool(_TAG_HINT.search(text))
+
+
+def html_to_text(text: str) -> str:
+    """Reduce HTML to plain text: tags, scripts and styles removed, entities decoded."""
+    parser = _TextExtractor()
+    parser.feed(text)
+    parser.close()
+    return normalize_space("".join(parser.parts))
+
+
+def normalize_space(text: str) -> str:
+    """Collapse runs of spaces, keep paragraph breaks as one blank line."""
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def clean_text(text: str) -> str:
+    """Plain text from a field that may hold HTML or plain text."""
+    if looks_like_html(text):
+        return html_to_text(text)
+    if "&" in text:
+        text = html.unescape(text)
+    return normalize_space(text)
+
+
+def make_excerpt(text: str, max_chars: int = 160) -> str:
+    """The start of ``text``, at most ``max_chars`` long, cut at a word boundary.
+
+    An ellipsis marks a cut; text that fits is returned whole.
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= max_chars:
+        return flat
+    cut = flat[: max_chars - 1]
+    space = cut.rfind(" ")
+    if space > max_chars // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-\u2013\u2014") + "\u2026"

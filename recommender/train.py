@@ -1,0 +1,221 @@
+"""Training: corpus files -> TF-IDF -> precomputed neighbours -> a new current bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import BundleContents, write_bundle
+from .corpus import Article, Problem, read_corpus
+from .errors import InvalidInputError
+from .index import all_pairs_topk
+from .model import TfidfModel
+
+MAX_K = 200
+
+
+@dataclass
+class TrainOptions:
+    """Everything that shapes a model besides the corpus."""
+
+    k: int = 20
+    min_similarity: float = 0.05
+    duplicate_threshold: float = 0.9
+    title_weight: float = 2.0
+    min_df: int = 2
+    max_df: float = 0.5
+    ngram_max: int = 1
+    max_features: int | None = None
+    n_jobs: int | None = None
+
+    def validate(self) -> None:
+        """Raise InvalidInputError naming the first option that breaks its rule."""
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
+            raise InvalidInputError(f"k must be an integer in [1, {MAX_K}], got {self.k!r}")
+        if not 0 <= self.min_similarity < 1:
+            raise InvalidInputError(f"min_similarity must be in [0, 1), got {self.min_similarity!r}")
+        if not 0 < self.duplicate_threshold <= 1:
+            raise InvalidInputError(f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold!r}")
+        if self.ngram_max not in (1, 2, 3):
+            raise InvalidInputError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max!r}")
+
+    def model(self) -> TfidfModel:
+        """The unfitted vectoriser these options describe."""
+        return TfidfModel(
+            title_weight=self.title_weight,
+            min_df=self.min_df,
+            max_df=self.max_df,
+            ngram_range=(1, self.ngram_max),
+            max_features=self.max_features,
+            n_jobs=self.n_jobs,
+        )
+
+
+@dataclass
+class TrainResult:
+    """A summary of one training run."""
+
+    version: str
+    folder: Path
+    articles: int
+    vocabulary: int
+    seconds: float
+    bundle_bytes: int
+    skipped: list[Problem] = field(default_factory=list)
+    skipped_summary: str = ""
+
+
+def corpus_digest(articles: Sequence[Article]) -> str:
+    """sha256 over every article's id, title and body, in corpus order."""
+    digest = hashlib.sha256()
+    for a in articles:
+        for part in (a.id, a.title, a.body):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _metadata_line(article: Article) -> bytes:
+    return json.dumps(article.public(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _epoch(value: str | None) -> float:
+    if not value:
+        return np.nan
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        from datetime import UTC
+
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def filter_arrays(articles: Sequence[Article]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Per-article arrays and maps the ranking filters need at query time."""
+    sections = sorted({a.section for a in articles if a.section})
+    code = {s: i for i, s in enumerate(sections)}
+    section_codes = np.array([code[a.section] if a.section else -1 for a in articles], dtype=np.int32)
+    published = np.array([_epoch(a.published_at) for a in articles], dtype=np.float64)
+    tags: dict[str, list[int]] = {}
+    for i, a in enumerate(articles):
+        for tag in a.tags:
+            tags.setdefault(tag.lower(), []).append(i)
+    return ({"section_codes": section_codes, "published": published}, {"sections.json": sections, "tags.json": tags})
+
+
+def duplicate_groups(indices: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Label each article with its near-duplicate group.
+
+    Two articles whose cosine reaches ``threshold`` are near-duplicates (a
+    re-post, a syndicated copy, an updated version); groups are the connected
+    components of that relation. Such pairs always sit at the top of each
+    other's precomputed lists, so the lists are enough to find them.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = indices.shape[0]
+    rows, cols = np.nonzero((scores >= threshold) & (indices >= 0))
+    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, indices[rows, cols])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int32)
+
+
+def build_contents(articles: Sequence[Article], options: TrainOptions, progress: bool = False) -> BundleContents:
+    """Fit the model and precompute neighbours; nothing is written."""
+    options.validate()
+    model = options.model().fit([a.title for a in articles], [a.body for a in articles])
+    ids = [a.id for a in articles]
+    tie_key = np.empty(len(ids), dtype=np.int64)
+    tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    bar = _progress_bar(len(ids), progress)
+    try:
+        neighbours = all_pairs_topk(
+            model.matrix_,
+            options.k,
+            tie_key=tie_key,
+            min_similarity=options.min_similarity,
+            n_jobs=options.n_jobs,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    arrays, side = filter_arrays(articles)
+    arrays["dup_group"] = duplicate_groups(neighbours.indices, neighbours.scores, options.duplicate_threshold)
+    parameters = {
+        **model.get_params(),
+        "k": options.k,
+        "min_similarity": options.min_similarity,
+        "duplicate_threshold": options.duplicate_threshold,
+    }
+    summary = {
+        "articles": len(ids),
+        "vocabulary": len(model.terms_),
+        "corpus_digest": corpus_digest(articles),
+        "sections": len(side["sections.json"]),
+    }
+    return BundleContents(
+        vectorizer=model,
+        matrix=model.matrix_,
+        neighbors=neighbours.indices,
+        neighbor_scores=neighbours.scores,
+        tie_key=tie_key,
+        ids=ids,
+        metadata=[_metadata_line(a) for a in articles],
+        parameters=parameters,
+        summary=summary,
+        extra_arrays=arrays,
+        extra_json=side,
+    )
+
+
+def _progress_bar(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="article", desc="neighbours", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+
+
+def train(
+    corpus: Sequence[str | os.PathLike[str]],
+    models_dir: str | os.PathLike[str],
+    options: TrainOptions | None = None,
+    *,
+    on_error: str = "fail",
+    progress: bool = False,
+    keep: int = 3,
+) -> TrainResult:
+    """Read the corpus, fit, precompute neighbours and write a new current bundle.
+
+    Any failure leaves the models directory as it was: the bundle is only
+    renamed into place and made current once it is complete.
+    """
+    options = options or TrainOptions()
+    options.validate()
+    started = time.perf_counter()
+    report = read_corpus(corpus, on_error=on_error)
+    contents = build_contents(report.articles, options, progress=progress)
+    folder = write_bundle(models_dir, contents, keep=keep)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    return TrainResult(
+        version=folder.name,
+        folder=folder,
+        articles=len(report.articles),
+        vocabulary=contents.summary["vocabulary"],
+        seconds=time.perf_counter() - started,
+        bundle_bytes=size,
+        skipped=report.skipped,
+        skipped_summary=report.skipped_summary(),
+    )

@@ -1,0 +1,133 @@
+"""The command line, run through its real entry point as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import write_jsonl
+
+
+def run(*args: str, models: Path | None = None, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    if models is not None:
+        env["RECOMMENDER_MODELS_DIR"] = str(models)
+    proc = subprocess.run(
+        [sys.executable, "-m", "recommender", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    if check is not None:
+        assert proc.returncode == check, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cli_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .conftest import TINY
+
+    root = tmp_path_factory.mktemp("cli")
+    corpus = write_jsonl(root / "tiny.jsonl", TINY)
+    proc = run(
+        "train",
+        "--corpus",
+        str(corpus),
+        "--models-dir",
+        str(root / "models"),
+        "--min-df",
+        "1",
+        "--max-df",
+        "1",
+        "--k",
+        "5",
+        "--min-similarity",
+        "0.01",
+        "--quiet",
+    )
+    assert proc.stdout.startswith("trained ") and "13 articles" in proc.stdout
+    return root / "models"
+
+
+def test_related_json_and_table(cli_models: Path) -> None:
+    out = json.loads(run("related", "f1", "--limit", "2", "--format", "json", models=cli_models).stdout)
+    assert set(out) == {"model_version", "id", "items"}
+    assert len(out["items"]) == 2
+    assert {"id", "title", "url", "excerpt", "score"} <= set(out["items"][0])
+    table = run("related", "f1", "--limit", "2", "--models-dir", str(cli_models)).stdout
+    assert table.splitlines()[0].split() == ["score", "id", "title"]
+    text = json.loads(
+        run("related", "--text", "comet telescope", "--title", "Sky", "--format", "json", models=cli_models).stdout
+    )
+    assert text["id"] is None and text["items"][0]["id"].startswith("s")
+
+
+def test_export_and_info(cli_models: Path, tmp_path: Path) -> None:
+    run("export", "--out", str(tmp_path / "e.jsonl"), "--limit", "3", models=cli_models)
+    lines = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert len(lines) == 13
+    assert all(row["id"] not in [r["id"] for r in row["related"]] for row in lines)
+    assert set(lines[0]["related"][0]) == {"id", "score"}
+    info = run("info", models=cli_models).stdout
+    assert "articles" in info and "13" in info
+    assert json.loads(run("info", "--format", "json", models=cli_models).stdout)["articles"] == 13
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["related", "f1", "--limit", "0"], 2, "argument --limit: --limit must be an integer in [1, 100], got 0"),
+        (
+            ["related", "f1", "--limit", "many"],
+            2,
+            "argument --limit: --limit must be an integer in [1, 100], got 'many'",
+        ),
+        (["related", "no-such-id"], 1, "recommender: error: unknown article id 'no-such-id'"),
+        (["related"], 2, "related needs exactly one of an article ID or --text"),
+        (
+            ["related", "f1", "--published-after", "someday"],
+            1,
+            "recommender: error: published_after must be an ISO 8601 date or datetime, got 'someday'",
+        ),
+        (
+            ["train", "--corpus", "/nonexistent/c.xml"],
+            1,
+            "recommender: error: /nonexistent/c.xml: unknown corpus format '.xml': expected .jsonl, .ndjson, .json or .csv, optionally with .gz",
+        ),
+        (["train", "--corpus", "x.jsonl", "--on-error", "ignore"], 2, "argument --on-error: invalid choice: 'ignore'"),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_errors_are_one_line_with_exit_codes(cli_models: Path, args: list[str], code: int, message: str) -> None:
+    proc = run(*args, models=cli_models, check=code)
+    assert message in proc.stderr
+    if code == 1:
+        assert proc.stderr.strip() == message
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_on_error_skip_reports_and_fail_writes_nothing(tmp_path: Path) -> None:
+    corpus = tmp_path / "mixed.jsonl"
+    corpus.write_text(
+        '{"id": "a", "title": "Alpha cup final"}\n{nope\n{"id": "b", "title": "Beta cup final"}\n', encoding="utf-8"
+    )
+    models = tmp_path / "models"
+    failed = run("train", "--corpus", str(corpus), "--models-dir", str(models), "--min-df", "1", "--quiet", check=1)
+    assert (
+        failed.stderr.strip()
+        == f"recommender: error: {corpus}:2: malformed JSON: Expecting property name enclosed in double quotes at column 2"
+    )
+    assert not models.exists() or not any(models.iterdir())
+    ok = run(
+        "train", "--corpus", str(corpus), "--models-dir", str(models), "--min-df", "1", "--on-error", "skip", "--quiet"
+    )
+    assert "skipped 1 record(s): 1 malformed JSON" in ok.stderr
+    assert f"{corpus}:2: malformed JSON" in ok.stderr
+    assert "2 articles" in ok.stdout
+
+
+def test_no_model_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run("related", "x", "--models-dir", str(tmp_path / "none"), check=1)
+    assert proc.stderr.strip().endswith("does not exist: train a model first")
