@@ -135,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_int_in("--limit", 1, MAX_LIMIT), default=10, help="items per article (default 10)")
     _add_models_dir(p)
 
+    p = sub.add_parser("serve", help="run the HTTP service")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_int_in("--port", 1, 65535), default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--workers",
+        type=_int_in("--workers", 1, 64),
+        default=1,
+        help="worker processes sharing the memory-mapped bundle (default 1)",
+    )
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    _add_models_dir(p)
+
     p = sub.add_parser("info", help="show the current bundle's manifest")
     p.add_argument("--format", choices=("text", "json"), default="text")
     _add_models_dir(p)
@@ -255,4 +267,37 @@ def _cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-_COMMANDS = {"train": _cmd_train, "related": _cmd_related, "export": _cmd_export, "info": _cmd_info}
+def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import os
+    import tempfile
+
+    import uvicorn
+
+    # Workers are separate processes: settings reach them through the environment.
+    os.environ["RECOMMENDER_MODELS_DIR"] = str(_models_dir(args).resolve())
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recommender-metrics-")
+    url = f"http://{args.host}:{args.port}"
+    print(f"recommender: demo page {url}/  API docs {url}/docs  ({args.workers} worker(s))", flush=True)
+    uvicorn.run(
+        "recommender.api.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=args.access_log,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+_COMMANDS = {
+    "serve": _cmd_serve,
+    "train": _cmd_train,
+    "related": _cmd_related,
+    "export": _cmd_export,
+    "info": _cmd_info,
+}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CorpusError, InvalidInputError
-from .text import clean_text, make_excerpt
+from .text import clean_line, clean_text, make_excerpt
 
 FORMATS = (".jsonl", ".ndjson", ".json", ".csv")
 MAX_FIELD_CHARS = 1_000_000
@@ -248,7 +248,7 @@ def parse_record(raw: dict[str, Any]) -> Article:
     for name in _TEXT_FIELDS:
         values[name] = _optional_str(raw, name)
     body_raw = _optional_str(raw, "body")
-    title = clean_text(values.pop("title") or "")
+    title = clean_line(values.pop("title") or "")
     body = clean_text(body_raw or "")
     if not title and not body:
         raise _RecordError("no text", f"article {article_id!r} has no text: title and body are both empty")
@@ -256,7 +256,7 @@ def parse_record(raw: dict[str, Any]) -> Article:
     if section is None:
         section = _optional_str(raw, "category")
     excerpt = values.pop("excerpt")
-    excerpt = clean_text(excerpt) if excerpt else make_excerpt(body or title, EXCERPT_CHARS)
+    excerpt = clean_line(excerpt) if excerpt else make_excerpt(body or title, EXCERPT_CHARS)
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     if "section" in raw and "category" in raw:
         extra["category"] = raw["category"]

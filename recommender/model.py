@@ -10,13 +10,13 @@ Python and single-threaded) and merges the chunks' vocabularies.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.feature_extraction.text import CountVectorizer
 
 from .errors import InvalidInputError, NotFittedError
 
@@ -82,7 +82,11 @@ class TfidfModel:
         if self.max_features is not None and self.max_features < 1:
             raise InvalidInputError(f"max_features must be >= 1, got {self.max_features!r}")
 
-    def _counter(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+    def _counter(self, vocabulary: dict[str, int] | None = None) -> Any:
+        # Imported here: serving a fitted model never needs scikit-learn's
+        # vectoriser, and importing it costs a second of start-up.
+        from sklearn.feature_extraction.text import CountVectorizer
+
         return CountVectorizer(
             stop_words=self.stop_words,
             ngram_range=tuple(self.ngram_range),
@@ -92,8 +96,15 @@ class TfidfModel:
         )
 
     def build_analyzer(self) -> Callable[[str], list[str]]:
-        """The callable that turns a text into its terms (lowercased, stop words out)."""
-        return self._counter().build_analyzer()  # type: ignore[no-any-return]
+        """The callable that turns a text into its terms (lowercased, stop words out).
+
+        After ``fit`` this is a lean re-implementation of scikit-learn's word
+        analyzer (same terms, tested against it) that runs without importing
+        scikit-learn and in about half the time.
+        """
+        if not hasattr(self, "stop_words_"):
+            return self._counter().build_analyzer()  # type: ignore[no-any-return]
+        return _LeanAnalyzer(self.token_pattern, self.stop_words_, tuple(self.ngram_range))
 
     def fit(self, titles: Sequence[str], bodies: Sequence[str]) -> TfidfModel:
         """Learn vocabulary and idf from the corpus and keep its matrix in ``matrix_``."""
@@ -103,6 +114,8 @@ class TfidfModel:
         n_docs = len(titles)
         if n_docs == 0:
             raise InvalidInputError("cannot fit on an empty corpus")
+        counter = self._counter()
+        self.stop_words_ = frozenset(counter.get_stop_words() or ())
         terms, title_counts, body_counts = self._count(titles, bodies)
         counts = (title_counts * np.float32(self.title_weight) + body_counts).tocsc()
         df = np.diff((counts > 0).astype(np.int8).tocsc().indptr)
@@ -199,6 +212,25 @@ class TfidfModel:
         return state
 
 
+class _LeanAnalyzer:
+    """Lowercase, find tokens, drop stop words, add n-grams: scikit-learn's word analyzer."""
+
+    def __init__(self, token_pattern: str, stop_words: frozenset[str], ngram_range: tuple[int, int]) -> None:
+        self.findall = re.compile(token_pattern).findall
+        self.stop_words = stop_words
+        self.min_n, self.max_n = ngram_range
+
+    def __call__(self, text: str) -> list[str]:
+        stop = self.stop_words
+        tokens = [t for t in self.findall(text.lower()) if t not in stop]
+        if self.max_n == 1:
+            return tokens
+        grams = list(tokens) if self.min_n == 1 else []
+        for n in range(max(self.min_n, 2), min(self.max_n, len(tokens)) + 1):
+            grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        return grams
+
+
 def _effective_jobs(n_jobs: int | None) -> int:
     import os
 
@@ -209,7 +241,7 @@ def _effective_jobs(n_jobs: int | None) -> int:
 
 
 def _count_chunk(
-    counter: CountVectorizer, titles: Sequence[str], bodies: Sequence[str]
+    counter: Any, titles: Sequence[str], bodies: Sequence[str]
 ) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
     """Term counts of one chunk, titles and bodies in one shared local vocabulary."""
     both = counter.fit_transform(list(titles) + list(bodies)).tocsr()

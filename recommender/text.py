@@ -99,6 +99,17 @@ def clean_text(text: str) -> str:
     return normalize_space(text)
 
 
+def clean_line(text: str) -> str:
+    """A title-like field: entities decoded, whitespace folded, tags kept as text.
+
+    Titles and excerpts are shown as text, so a literal ``<b>`` in one stays
+    visible (and is escaped on output) instead of being silently removed.
+    """
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
+
+
 def make_excerpt(text: str, max_chars: int = 160) -> str:
     """The start of ``text``, at most ``max_chars`` long, cut at a word boundary.
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.errors import InvalidInputError, NotFittedError
@@ -75,3 +77,15 @@ def test_validation_and_not_fitted_errors() -> None:
         TfidfModel(max_df=2).fit(TITLES, BODIES)
     with pytest.raises(InvalidInputError, match="cannot fit on an empty corpus"):
         TfidfModel().fit([], [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.lists(st.sampled_from(["a", "bc", "XYZ", " ", "é", "ü19", ".", ",", "'", "-", "_", "\n", "the ", "and ", "über ", "naïve "]), max_size=60).map("".join),
+       ngram_max=st.integers(1, 3))
+def test_lean_analyzer_matches_scikit_learn(text: str, ngram_max: int) -> None:
+    model = TfidfModel(min_df=1, max_df=1.0, ngram_range=(1, ngram_max)).fit(TITLES, BODIES)
+    lean = model.build_analyzer()
+    reference = model._counter().build_analyzer()
+    assert lean(text) == reference(text)
+    for record in TINY:
+        assert lean(record["body"]) == reference(record["body"])

@@ -1,0 +1,95 @@
+"""Pydantic models: request validation and the OpenAPI description of responses."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TEXT_CHARS = 200_000
+
+
+class Contribution(BaseModel):
+    """One term's share of an item's lexical score."""
+
+    term: str
+    contribution: float
+
+
+class Item(BaseModel):
+    """One related article."""
+
+    id: str
+    title: str
+    url: str | None = None
+    excerpt: str | None = None
+    image: str | None = None
+    published_at: str | None = None
+    section: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    author: str | None = None
+    language: str | None = None
+    score: float
+    why: list[Contribution] | None = None
+    fallback: bool | None = None
+
+
+class RelatedResponse(BaseModel):
+    """A "You May Also Like" list."""
+
+    model_version: str
+    id: str | None = Field(description="the source article id; null for free text")
+    collapsed: int = Field(description="near-duplicates left out of the list")
+    items: list[Item]
+
+
+class Article(BaseModel):
+    """The stored metadata of one article."""
+
+    id: str
+    title: str
+    url: str | None = None
+    excerpt: str | None = None
+    image: str | None = None
+    published_at: str | None = None
+    section: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    author: str | None = None
+    language: str | None = None
+
+
+class RelatedRequest(BaseModel):
+    """A draft, or any page not in the corpus, to find related articles for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field("", max_length=MAX_TEXT_CHARS)
+    body: str = Field("", max_length=MAX_TEXT_CHARS)
+    limit: int | None = Field(None, ge=1, le=100, description="items to return (default from settings)")
+    section: str | None = Field(None, max_length=200)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    exclude: list[str] = Field(default_factory=list, max_length=1000)
+    published_after: str | None = Field(None, max_length=40, description="ISO 8601 date or datetime")
+    published_before: str | None = Field(None, max_length=40, description="ISO 8601 date or datetime")
+
+
+class ModelSummary(BaseModel):
+    """The active bundle's manifest summary."""
+
+    version: str
+    created_at: str
+    format_version: int
+    articles: int
+    vocabulary: int
+    k: int
+    parameters: dict[str, object]
+    libraries: dict[str, str]
+
+
+class Error(BaseModel):
+    """Every error body."""
+
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    model_version: str | None = None

@@ -1,0 +1,46 @@
+"""Service settings, read from the environment (prefix ``RECOMMENDER_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with.
+
+    ``RECOMMENDER_CORS_ORIGINS`` takes a comma-separated list
+    (``https://a.example,https://b.example``); an empty admin token disables
+    the reload route.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
+
+    models_dir: Path = Path("models")
+    default_limit: int = Field(5, ge=1, le=100)
+    max_limit: int = Field(50, ge=1, le=100)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_token: SecretStr | None = None
+    cache_max_age: int = Field(300, ge=0)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> Settings:
+        if self.default_limit > self.max_limit:
+            raise ValueError(f"default_limit ({self.default_limit}) must not exceed max_limit ({self.max_limit})")
+        return self
