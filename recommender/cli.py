@@ -135,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_int_in("--limit", 1, MAX_LIMIT), default=10, help="items per article (default 10)")
     _add_models_dir(p)
 
+    p = sub.add_parser("evaluate", help="measure relevance against a labeled corpus, beside a naive baseline")
+    p.add_argument("--corpus", action="append", required=True, type=Path, metavar="PATH")
+    p.add_argument("--label-field", default="category", help="field holding the label(s) (default category)")
+    p.add_argument("--k", type=_int_in("--k", 1, 50), default=10, help="list length scored (default 10)")
+    p.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for the JSON, Markdown and PNG")
+    p.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    p.add_argument("--on-error", choices=("fail", "skip"), default="fail")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("serve", help="run the HTTP service")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_int_in("--port", 1, 65535), default=8000, help="port (default 8000)")
@@ -267,6 +276,28 @@ def _cmd_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .evaluate import evaluate, write_report
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(f"recommender: {message}", file=sys.stderr)
+
+    report = evaluate(
+        args.corpus,
+        label_field=args.label_field,
+        k=args.k,
+        baseline=not args.no_baseline,
+        on_error=args.on_error,
+        progress=not args.quiet,
+        log=log,
+    )
+    print(report.markdown())
+    for path in write_report(report, args.out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import os
     import tempfile
@@ -295,6 +326,7 @@ def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 _COMMANDS = {
+    "evaluate": _cmd_evaluate,
     "serve": _cmd_serve,
     "train": _cmd_train,
     "related": _cmd_related,

@@ -4,101 +4,44 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from .bundle import CURRENT, LoadedBundle, default_models_dir, load_bundle
-from .errors import InvalidInputError, UnknownArticleError
+from .errors import UnknownArticleError
 from .index import SearchIndex
+from .query import (
+    MAX_LIMIT,
+    NO_FILTERS,
+    Contribution,
+    Filters,
+    RelatedItem,
+    RelatedResult,
+    check_limit,
+    parse_when,
+)
+from .ranking import SemanticView
 
-MAX_LIMIT = 100
+__all__ = [
+    "MAX_LIMIT",
+    "NO_FILTERS",
+    "Contribution",
+    "Filters",
+    "Recommender",
+    "RelatedItem",
+    "RelatedResult",
+    "check_limit",
+    "parse_when",
+]
 
-
-def check_limit(limit: Any, maximum: int = MAX_LIMIT) -> int:
-    """``limit`` as an int in [1, maximum], or InvalidInputError naming the rule."""
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not 1 <= limit <= maximum:
-        raise InvalidInputError(f"limit must be an integer in [1, {maximum}], got {limit!r}")
-    return int(limit)
-
-
-def parse_when(value: str | date | datetime | None, name: str) -> float | None:
-    """An ISO 8601 date/datetime (or date object) as epoch seconds, UTC when naive."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInputError(f"{name} must be an ISO 8601 date or datetime, got {str(value)[:40]!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions on which articles may appear in a list."""
-
-    section: str | None = None
-    tags: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    published_after: float | None = None
-    published_before: float | None = None
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        section: str | None = None,
-        tags: Iterable[str] = (),
-        exclude: Iterable[str] = (),
-        published_after: Any = None,
-        published_before: Any = None,
-    ) -> Filters:
-        """Validate raw values (dates as ISO strings) into a Filters."""
-        return cls(
-            section=section or None,
-            tags=tuple(t.strip().lower() for t in tags if t and t.strip()),
-            exclude=tuple(exclude),
-            published_after=parse_when(published_after, "published_after"),
-            published_before=parse_when(published_before, "published_before"),
-        )
-
-    @property
-    def restricts(self) -> bool:
-        """True when some article could be filtered out (exclusions aside)."""
-        return bool(self.section or self.tags or self.published_after is not None or self.published_before is not None)
-
-
-NO_FILTERS = Filters()
-
-
-@dataclass(frozen=True, slots=True)
-class RelatedItem:
-    """One related article: its row in the bundle, its id and its cosine score."""
-
-    index: int
-    id: str
-    score: float
-
-
-@dataclass(frozen=True)
-class RelatedResult:
-    """A related list and the model that produced it."""
-
-    model_version: str
-    source_id: str | None
-    items: list[RelatedItem] = field(default_factory=list)
-    collapsed: int = 0
+# Lexical candidates read per requested item before the semantic re-scoring.
+_CANDIDATES = 50
+_WHY_TERMS = 5
+_DAY = 86400.0
 
 
 class Recommender:
@@ -115,8 +58,7 @@ class Recommender:
         self.neighbors = arrays["neighbors"]
         self.neighbor_scores = arrays["neighbor_scores"]
         self.tie_key = arrays["tie_key"]
-        n_docs = len(self.ids)
-        n_terms = int(self.manifest["vocabulary"])
+        n_docs, n_terms = len(self.ids), int(self.manifest["vocabulary"])
         self.matrix = sp.csr_matrix(
             (arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]),
             shape=(n_docs, n_terms),
@@ -128,7 +70,15 @@ class Recommender:
             copy=False,
         )
         self.search = SearchIndex(postings, self.tie_key)
-        self.min_similarity = float(self.manifest["parameters"]["min_similarity"])
+        params = self.manifest["parameters"]
+        self.min_similarity = float(params["min_similarity"])
+        half_life = params.get("recency_half_life_days")
+        self.half_life_days: float | None = float(half_life) if half_life else None
+        self.semantic = SemanticView(
+            arrays.get("lsa_components", np.zeros((0, n_terms), np.float32)),
+            arrays.get("lsa_vectors", np.zeros((n_docs, 0), np.float32)),
+            float(params.get("semantic_weight", 0.0)),
+        )
         self._meta_offsets = arrays["meta_offsets"]
         self._section_codes = arrays.get("section_codes")
         self._published = arrays.get("published")
@@ -167,77 +117,173 @@ class Recommender:
         return self.metadata(self.index_for(article_id))
 
     def describe(self, items: Sequence[RelatedItem]) -> list[dict[str, Any]]:
-        """Items as dicts: the article's metadata plus its score."""
-        return [{**self.metadata(item.index), "score": round(item.score, 6)} for item in items]
+        """Items as dicts: the article's metadata, its score and the optional fields."""
+        return [{**self.metadata(item.index), "score": round(item.score, 6), **item.extra()} for item in items]
 
     # Queries ----------------------------------------------------------------
 
-    def related(self, article_id: str, limit: int = 10, filters: Filters = NO_FILTERS) -> RelatedResult:
+    def related(
+        self,
+        article_id: str,
+        limit: int = 10,
+        filters: Filters = NO_FILTERS,
+        *,
+        explain: bool = False,
+        fallback: bool = False,
+        now: float | None = None,
+    ) -> RelatedResult:
         """The articles most related to a corpus article, best first.
 
         Near-duplicates of the source and of items already listed are left
-        out (``collapsed`` counts them).
+        out (``collapsed`` counts them). ``explain`` adds the shared terms
+        behind each score; ``fallback`` fills a short list with the newest
+        articles of the source's section, marked as such.
         """
         limit = check_limit(limit)
         source = self.index_for(article_id)
         exclude = self._excluded(filters, source)
         allowed = self._allowed(filters)
-        row = self.neighbors[source]
-        scores = self.neighbor_scores[source]
-        picked = _Picker(self, limit, source)
-        for j in range(row.shape[0]):
-            index = int(row[j])
+        row = np.asarray(self.neighbors[source])
+        scores = np.asarray(self.neighbor_scores[source], dtype=np.float64)
+        if self.half_life_days:
+            row, scores = self._decay(row, scores, now)
+        picker = _Picker(self, limit, source)
+        complete = False
+        for index, score in zip(row.tolist(), scores.tolist(), strict=True):
             if index < 0:
                 break
             if index in exclude or (allowed is not None and not allowed[index]):
                 continue
-            if picked.offer(index, float(scores[j])):
-                return picked.result(article_id)
+            if picker.offer(index, score):
+                complete = True
+                break
         # The precomputed list ran short. When it is not full it already holds
-        # every neighbour above the minimum similarity; otherwise the rest is
+        # every candidate above the minimum similarity; otherwise the rest is
         # found on demand from the article's own vector.
-        if row.shape[0] and int(row[-1]) >= 0:
+        if not complete and row.shape[0] and int(row[-1]) >= 0:
             columns, weights = self._row_vector(source)
-            picked = self._search(columns, weights, limit, exclude, allowed, source)
-        return picked.result(article_id)
+            z = self.semantic.vectors[source] if self.semantic.active else None
+            picker = self._search(columns, weights, z, limit, exclude, allowed, source, now)
+        return self._finish(picker, article_id, source, explain, fallback, exclude)
 
     def related_to_text(
-        self, title: str = "", body: str = "", limit: int = 10, filters: Filters = NO_FILTERS
+        self,
+        title: str = "",
+        body: str = "",
+        limit: int = 10,
+        filters: Filters = NO_FILTERS,
+        *,
+        explain: bool = False,
+        fallback: bool = False,
+        now: float | None = None,
     ) -> RelatedResult:
         """The corpus articles most related to a draft or any text not in the corpus."""
         limit = check_limit(limit)
         columns, weights = self.vectorizer.transform_one(title or "", body or "")
-        picked = self._search(columns, weights, limit, self._excluded(filters, None), self._allowed(filters), None)
-        return picked.result(None)
+        z = self.semantic.project(columns, weights) if self.semantic.active else None
+        exclude = self._excluded(filters, None)
+        picker = self._search(columns, weights, z, limit, exclude, self._allowed(filters), None, now)
+        result = self._finish(picker, None, None, False, fallback, exclude, section=filters.section)
+        if explain:
+            result = self._explained(result, columns, weights)
+        return result
+
+    # Internals --------------------------------------------------------------
 
     def _search(
         self,
         columns: np.ndarray,
         weights: np.ndarray,
+        z: np.ndarray | None,
         limit: int,
         exclude: set[int],
         allowed: np.ndarray | None,
         source: int | None,
+        now: float | None,
     ) -> _Picker:
         excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
-        want = limit
+        want = max(_CANDIDATES, 2 * limit + 8)
         while True:
-            # Ask for spares: some candidates may be collapsed as duplicates.
-            found, found_scores = self.search.query(
-                columns,
-                weights,
-                want + limit + 8,
-                min_similarity=self.min_similarity,
-                exclude=excluded,
-                allowed=allowed,
+            found, lexical = self.search.query(
+                columns, weights, want, min_similarity=self.min_similarity, exclude=excluded, allowed=allowed
             )
-            picked = _Picker(self, limit, source)
-            for i, s in zip(found, found_scores, strict=True):
-                if picked.offer(int(i), float(s)):
-                    return picked
-            if found.size < want + limit + 8:
-                return picked
+            scores = self.semantic.blend(lexical, z, found) if z is not None else lexical
+            if self.half_life_days:
+                found, scores = self._decay(found, scores, now)
+            else:
+                order = np.lexsort((self.tie_key[found], -scores))
+                found, scores = found[order], scores[order]
+            picker = _Picker(self, limit, source)
+            for index, score in zip(found.tolist(), scores.tolist(), strict=True):
+                if picker.offer(index, score):
+                    return picker
+            if found.size < want:
+                return picker
             want *= 4
+
+    def _decay(self, indices: np.ndarray, scores: np.ndarray, now: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores times 0.5 ** (age / half-life), re-sorted; undated articles are not decayed."""
+        valid = indices >= 0
+        idx = indices[valid]
+        if idx.size == 0 or self._published is None or not self.half_life_days:
+            return indices, scores
+        now = time.time() if now is None else now
+        age_days = np.maximum(0.0, (now - np.asarray(self._published)[idx]) / _DAY)
+        factor = np.where(np.isnan(age_days), 1.0, 0.5 ** (np.nan_to_num(age_days) / self.half_life_days))
+        decayed = scores[valid] * factor
+        order = np.lexsort((self.tie_key[idx], -decayed))
+        return idx[order], decayed[order]
+
+    def _finish(
+        self,
+        picker: _Picker,
+        source_id: str | None,
+        source: int | None,
+        explain: bool,
+        fallback: bool,
+        exclude: set[int],
+        section: str | None = None,
+    ) -> RelatedResult:
+        if fallback and len(picker.items) < picker.limit:
+            if source is not None and self._section_codes is not None:
+                code = int(self._section_codes[source])
+                section = self.sections[code] if code >= 0 else None
+            self._fill(picker, section, exclude)
+        result = picker.result(source_id)
+        if explain and source is not None:
+            columns, weights = self._row_vector(source)
+            result = self._explained(result, columns, weights)
+        return result
+
+    def _fill(self, picker: _Picker, section: str | None, exclude: set[int]) -> None:
+        """Add the newest articles of ``section`` (any, without one), marked as fallback."""
+        candidates = np.arange(len(self.ids))
+        if section is not None and self._section_codes is not None and section in self.sections:
+            candidates = np.flatnonzero(np.asarray(self._section_codes) == self.sections.index(section))
+        if self._published is not None:
+            published = np.nan_to_num(np.asarray(self._published)[candidates], nan=-np.inf)
+            candidates = candidates[np.lexsort((self.tie_key[candidates], -published))]
+        taken = {item.index for item in picker.items}
+        for index in candidates.tolist():
+            if index in exclude or index in taken:
+                continue
+            if picker.offer(index, 0.0, fallback=True):
+                break
+
+    def _explained(self, result: RelatedResult, columns: np.ndarray, weights: np.ndarray) -> RelatedResult:
+        """Each item with ``why``: the shared terms with the largest products of weights."""
+        terms = self.vectorizer.terms_
+        source = dict(zip(columns.tolist(), weights.astype(np.float64).tolist(), strict=True))
+        items = []
+        for item in result.items:
+            cols, vals = self._row_vector(item.index)
+            shared = [
+                (source[c] * float(v), c) for c, v in zip(cols.tolist(), vals.tolist(), strict=True) if c in source
+            ]
+            shared.sort(key=lambda p: (-p[0], terms[p[1]]))
+            why = tuple(Contribution(terms[c], w) for w, c in shared[:_WHY_TERMS])
+            items.append(RelatedItem(item.index, item.id, item.score, why, item.fallback))
+        return RelatedResult(result.model_version, result.source_id, items, result.collapsed)
 
     def _row_vector(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         start, stop = self.matrix.indptr[index], self.matrix.indptr[index + 1]
@@ -255,22 +301,19 @@ class Recommender:
         allowed = np.ones(len(self.ids), dtype=bool)
         if filters.section is not None:
             codes = self._section_codes
-            try:
-                code = self.sections.index(filters.section)
-            except ValueError:
-                code = -2  # a section no article has: nothing passes
-            allowed &= codes == code if codes is not None else False
+            code = self.sections.index(filters.section) if filters.section in self.sections else -2
+            allowed &= (np.asarray(codes) == code) if codes is not None else False
         if filters.tags:
             # Several tags: an article with any one of them passes.
             mask = np.zeros(len(self.ids), dtype=bool)
             for tag in filters.tags:
                 mask[self._tags.get(tag, [])] = True
             allowed &= mask
-        published = self._published
+        published = np.asarray(self._published) if self._published is not None else None
         if filters.published_after is not None:
-            allowed &= published >= filters.published_after if published is not None else False
+            allowed &= (published >= filters.published_after) if published is not None else False
         if filters.published_before is not None:
-            allowed &= published <= filters.published_before if published is not None else False
+            allowed &= (published <= filters.published_before) if published is not None else False
         return allowed
 
 
@@ -286,14 +329,15 @@ class _Picker:
             self.groups.add(int(rec.dup_group[source]))
         self.collapsed = 0
 
-    def offer(self, index: int, score: float) -> bool:
+    def offer(self, index: int, score: float, fallback: bool = False) -> bool:
         """Add a candidate unless it duplicates one already taken; True when full."""
         group = int(self.rec.dup_group[index])
         if group in self.groups:
-            self.collapsed += 1
+            if not fallback:
+                self.collapsed += 1
             return False
         self.groups.add(group)
-        self.items.append(RelatedItem(index, self.rec.ids[index], score))
+        self.items.append(RelatedItem(index, self.rec.ids[index], score, fallback=fallback))
         return len(self.items) >= self.limit
 
     def result(self, source_id: str | None) -> RelatedResult:

@@ -20,6 +20,7 @@ from .corpus import Article, Problem, read_corpus
 from .errors import InvalidInputError
 from .index import all_pairs_topk
 from .model import TfidfModel
+from .ranking import fit_semantic, rerank_neighbours
 
 MAX_K = 200
 
@@ -31,6 +32,10 @@ class TrainOptions:
     k: int = 20
     min_similarity: float = 0.05
     duplicate_threshold: float = 0.9
+    semantic_components: int = 200
+    semantic_weight: float = 0.3
+    candidates: int = 50
+    recency_half_life_days: float | None = None
     title_weight: float = 2.0
     min_df: int = 2
     max_df: float = 0.5
@@ -46,6 +51,16 @@ class TrainOptions:
             raise InvalidInputError(f"min_similarity must be in [0, 1), got {self.min_similarity!r}")
         if not 0 < self.duplicate_threshold <= 1:
             raise InvalidInputError(f"duplicate_threshold must be in (0, 1], got {self.duplicate_threshold!r}")
+        if not 0 <= self.semantic_weight <= 1:
+            raise InvalidInputError(f"semantic_weight must be in [0, 1], got {self.semantic_weight!r}")
+        if isinstance(self.semantic_components, bool) or not 0 <= self.semantic_components <= 1000:
+            raise InvalidInputError(
+                f"semantic_components must be an integer in [0, 1000], got {self.semantic_components!r}"
+            )
+        if self.recency_half_life_days is not None and not self.recency_half_life_days > 0:
+            raise InvalidInputError(
+                f"recency_half_life_days must be a positive number of days, got {self.recency_half_life_days!r}"
+            )
         if self.ngram_max not in (1, 2, 3):
             raise InvalidInputError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max!r}")
 
@@ -138,11 +153,13 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     ids = [a.id for a in articles]
     tie_key = np.empty(len(ids), dtype=np.int64)
     tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    semantic = options.semantic_weight > 0 and options.semantic_components > 1
+    pool = max(options.k, options.candidates) if semantic else options.k
     bar = _progress_bar(len(ids), progress)
     try:
-        neighbours = all_pairs_topk(
+        candidates = all_pairs_topk(
             model.matrix_,
-            options.k,
+            pool,
             tie_key=tie_key,
             min_similarity=options.min_similarity,
             n_jobs=options.n_jobs,
@@ -151,13 +168,27 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     finally:
         if bar is not None:
             bar.close()
+    extra: dict[str, np.ndarray] = {}
+    if semantic:
+        components, vectors = fit_semantic(model.matrix_, options.semantic_components)
+        extra = {"lsa_components": components, "lsa_vectors": vectors}
+    else:
+        vectors = np.zeros((len(ids), 0), np.float32)
+    neighbours, _ = rerank_neighbours(
+        candidates, vectors, options.semantic_weight if semantic else 0.0, options.k, tie_key
+    )
     arrays, side = filter_arrays(articles)
-    arrays["dup_group"] = duplicate_groups(neighbours.indices, neighbours.scores, options.duplicate_threshold)
+    arrays.update(extra)
+    arrays["dup_group"] = duplicate_groups(candidates.indices, candidates.scores, options.duplicate_threshold)
     parameters = {
         **model.get_params(),
         "k": options.k,
         "min_similarity": options.min_similarity,
         "duplicate_threshold": options.duplicate_threshold,
+        "semantic_components": int(vectors.shape[1]),
+        "semantic_weight": options.semantic_weight if semantic else 0.0,
+        "candidates": pool,
+        "recency_half_life_days": options.recency_half_life_days,
     }
     summary = {
         "articles": len(ids),

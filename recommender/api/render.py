@@ -32,7 +32,7 @@ def related_json(rec: Recommender, result: RelatedResult) -> bytes:
             parts.append(b",")
         stored = rec.metadata_bytes(item.index)
         parts += [stored[:-1], b',"score":', repr(round(item.score, 6)).encode()]
-        extra = getattr(item, "extra", None)
+        extra = item.extra()
         if extra:
             parts += [b",", json.dumps(extra, ensure_ascii=False, separators=(",", ":")).encode()[1:-1]]
         parts.append(b"}")
