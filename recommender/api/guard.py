@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 
 async def _reply(send: Any, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
@@ -18,8 +20,9 @@ async def _reply(send: Any, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body parsing re-raises it
+    (any other exception there becomes a 400 "error parsing the body")."""
 
 
 class BodyGuard:
@@ -60,7 +63,7 @@ class BodyGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(413, f"request body must be at most {self.max_bytes} bytes")
             return message
 
         async def tracking_send(message: dict[str, Any]) -> None:
