@@ -111,6 +111,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="longest word n-gram used as a term (default 1; 2 adds bigrams)",
     )
+    p.add_argument(
+        "--semantic-weight",
+        type=_float_in("--semantic-weight", 0.0, 1.0),
+        default=None,
+        help="weight of the LSA score in the blend (0 turns the semantic view off)",
+    )
+    p.add_argument(
+        "--semantic-components",
+        type=_int_in("--semantic-components", 0, 1000),
+        default=None,
+        help="dimensions of the LSA view",
+    )
+    p.add_argument(
+        "--candidates",
+        type=_int_in("--candidates", 1, 1000),
+        default=None,
+        help="lexical candidates re-scored per article",
+    )
+    p.add_argument(
+        "--duplicate-threshold",
+        type=_float_in("--duplicate-threshold", 0.01, 1.0),
+        default=None,
+        help="cosine from which two articles are near-duplicates (default 0.9)",
+    )
+    p.add_argument(
+        "--recency-half-life",
+        type=_float_in("--recency-half-life", 0.001, 1e6),
+        default=None,
+        metavar="DAYS",
+        help="halve an item's score every DAYS of age (default: off)",
+    )
+    p.add_argument(
+        "--keep-boilerplate", action="store_true", help="do not detect and strip segments repeated across many articles"
+    )
     p.add_argument("--jobs", type=_int_in("--jobs", 1, 256), default=None, help="worker processes (default: all cores)")
     p.add_argument(
         "--keep", type=_int_in("--keep", 1, 1000), default=3, help="bundle versions kept on disk (default 3)"
@@ -128,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", action="append", default=[], help="never this article id (repeatable)")
     p.add_argument("--published-after", help="only articles published on or after this ISO date")
     p.add_argument("--published-before", help="only articles published on or before this ISO date")
+    p.add_argument("--explain", action="store_true", help="show the shared terms behind each score")
+    p.add_argument(
+        "--fallback",
+        action="store_true",
+        help="fill a short list with the newest articles of the section, marked as fallback",
+    )
     _add_models_dir(p)
 
     p = sub.add_parser("export", help="write every article's related list as JSON Lines")
@@ -143,6 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("orphans", help="articles whose related list is empty or weak, for editors")
+    p.add_argument(
+        "--min-score",
+        type=_float_in("--min-score", 0.0, 1.0),
+        default=0.1,
+        help="a list whose best score is below this is weak (default 0.1)",
+    )
+    p.add_argument(
+        "--min-items",
+        type=_int_in("--min-items", 1, 100),
+        default=3,
+        help="a list with fewer items than this is weak (default 3)",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    _add_models_dir(p)
 
     p = sub.add_parser("serve", help="run the HTTP service")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -187,6 +243,13 @@ def _models_dir(args: argparse.Namespace) -> Path:
 def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .train import TrainOptions, train
 
+    chosen = {
+        "semantic_weight": args.semantic_weight,
+        "semantic_components": args.semantic_components,
+        "candidates": args.candidates,
+        "duplicate_threshold": args.duplicate_threshold,
+        "recency_half_life_days": args.recency_half_life,
+    }
     options = TrainOptions(
         k=args.k,
         min_similarity=args.min_similarity,
@@ -195,6 +258,8 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         max_df=args.max_df,
         ngram_max=args.ngram_max,
         n_jobs=args.jobs,
+        strip_boilerplate=not args.keep_boilerplate,
+        **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(
         args.corpus, _models_dir(args), options, on_error=args.on_error, progress=not args.quiet, keep=args.keep
@@ -226,12 +291,21 @@ def _cmd_related(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     )
     rec = Recommender.load(_models_dir(args))
     if args.id is not None:
-        result = rec.related(args.id, args.limit, filters)
+        result = rec.related(args.id, args.limit, filters, explain=args.explain, fallback=args.fallback)
     else:
-        result = rec.related_to_text(args.title, args.text, args.limit, filters)
+        result = rec.related_to_text(
+            args.title, args.text, args.limit, filters, explain=args.explain, fallback=args.fallback
+        )
     items = rec.describe(result.items)
     if args.format == "json":
-        _print_json({"model_version": result.model_version, "id": result.source_id, "items": items})
+        _print_json(
+            {
+                "model_version": result.model_version,
+                "id": result.source_id,
+                "collapsed": result.collapsed,
+                "items": items,
+            }
+        )
     else:
         _print_table(items)
     return 0
@@ -248,7 +322,11 @@ def _print_table(items: list[dict[str, Any]]) -> None:
     width = min(40, max(len(i["id"]) for i in items))
     print(f"{'score':>6}  {'id':<{width}}  title")
     for item in items:
-        print(f"{item['score']:6.3f}  {item['id']:<{width}}  {item['title'][:80]}")
+        mark = "  (fallback)" if item.get("fallback") else ""
+        print(f"{item['score']:6.3f}  {item['id']:<{width}}  {item['title'][:80]}{mark}")
+        if item.get("why"):
+            terms = ", ".join(f"{w['term']} {w['contribution']:.3f}" for w in item["why"])
+            print(f"{'':6}  {'':<{width}}  why: {terms}")
 
 
 def _cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -298,6 +376,24 @@ def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     return 0
 
 
+def _cmd_orphans(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .orphans import find_orphans
+    from .recommend import Recommender
+
+    rec = Recommender.load(_models_dir(args))
+    found = find_orphans(rec, min_score=args.min_score, min_items=args.min_items)
+    if args.format == "json":
+        _print_json([o.to_json() for o in found])
+        return 0
+    print(
+        f"{len(found)} of {len(rec)} articles have an empty or weak list "
+        f"(fewer than {args.min_items} items or best score below {args.min_score})"
+    )
+    for o in found:
+        print(f"{o.items:3d} items  best {o.best_score:5.3f}  {o.id}  {o.title[:70]}")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import os
     import tempfile
@@ -327,6 +423,7 @@ def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 _COMMANDS = {
     "evaluate": _cmd_evaluate,
+    "orphans": _cmd_orphans,
     "serve": _cmd_serve,
     "train": _cmd_train,
     "related": _cmd_related,

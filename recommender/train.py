@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from .boilerplate import find_boilerplate, strip_boilerplate
 from .bundle import BundleContents, write_bundle
-from .corpus import Article, Problem, read_corpus
+from .corpus import EXCERPT_CHARS, Article, Problem, read_corpus
 from .errors import InvalidInputError
 from .index import all_pairs_topk
 from .model import TfidfModel
 from .ranking import fit_semantic, rerank_neighbours
+from .text import make_excerpt
 
 MAX_K = 200
 
@@ -36,6 +39,7 @@ class TrainOptions:
     semantic_weight: float = 0.3
     candidates: int = 50
     recency_half_life_days: float | None = None
+    strip_boilerplate: bool = True
     title_weight: float = 2.0
     min_df: int = 2
     max_df: float = 0.5
@@ -146,9 +150,31 @@ def duplicate_groups(indices: np.ndarray, scores: np.ndarray, threshold: float) 
     return labels.astype(np.int32)
 
 
+def remove_boilerplate(articles: Sequence[Article]) -> tuple[list[Article], list[str]]:
+    """Articles with template segments removed from body and derived excerpt, and the segments found."""
+    found = find_boilerplate([a.body for a in articles])
+    if not found:
+        return list(articles), []
+    known = set(found)
+    cleaned = []
+    for a in articles:
+        body = strip_boilerplate(a.body, known)
+        if body == a.body:
+            cleaned.append(a)
+            continue
+        derived = a.excerpt == make_excerpt(a.body or a.title, EXCERPT_CHARS)
+        excerpt = make_excerpt(body or a.title, EXCERPT_CHARS) if derived else strip_boilerplate(a.excerpt or "", known)
+        cleaned.append(dataclasses.replace(a, body=body, excerpt=excerpt or None))
+    return cleaned, found
+
+
 def build_contents(articles: Sequence[Article], options: TrainOptions, progress: bool = False) -> BundleContents:
     """Fit the model and precompute neighbours; nothing is written."""
     options.validate()
+    digest = corpus_digest(articles)
+    boilerplate: list[str] = []
+    if options.strip_boilerplate:
+        articles, boilerplate = remove_boilerplate(articles)
     model = options.model().fit([a.title for a in articles], [a.body for a in articles])
     ids = [a.id for a in articles]
     tie_key = np.empty(len(ids), dtype=np.int64)
@@ -189,12 +215,14 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
         "semantic_weight": options.semantic_weight if semantic else 0.0,
         "candidates": pool,
         "recency_half_life_days": options.recency_half_life_days,
+        "strip_boilerplate": options.strip_boilerplate,
     }
     summary = {
         "articles": len(ids),
         "vocabulary": len(model.terms_),
-        "corpus_digest": corpus_digest(articles),
+        "corpus_digest": digest,
         "sections": len(side["sections.json"]),
+        "boilerplate": boilerplate[:100],
     }
     return BundleContents(
         vectorizer=model,

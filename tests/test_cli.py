@@ -53,7 +53,7 @@ def cli_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_related_json_and_table(cli_models: Path) -> None:
     out = json.loads(run("related", "f1", "--limit", "2", "--format", "json", models=cli_models).stdout)
-    assert set(out) == {"model_version", "id", "items"}
+    assert set(out) == {"model_version", "id", "collapsed", "items"}
     assert len(out["items"]) == 2
     assert {"id", "title", "url", "excerpt", "score"} <= set(out["items"][0])
     table = run("related", "f1", "--limit", "2", "--models-dir", str(cli_models)).stdout

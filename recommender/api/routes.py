@@ -125,6 +125,10 @@ def build_router(
         exclude: Annotated[list[str], Query()] = [],
         published_after: str | None = None,
         published_before: str | None = None,
+        explain: Annotated[bool, Query(description="add `why`: the shared terms behind each score")] = False,
+        fallback: Annotated[
+            bool, Query(description="fill a short list with the newest articles of the section, flagged")
+        ] = False,
     ) -> Response:
         rec = model()
         etag, not_modified = cached(request, rec)
@@ -134,6 +138,8 @@ def build_router(
             article_id,
             limit or settings.default_limit,
             filters(section, tag, exclude, published_after, published_before),
+            explain=explain,
+            fallback=fallback,
         )
         return Response(related_json(rec, result), media_type="application/json", headers=headers(etag))
 
@@ -158,6 +164,8 @@ def build_router(
             payload.body,
             limit,
             filters(payload.section, payload.tags, payload.exclude, payload.published_after, payload.published_before),
+            explain=payload.explain,
+            fallback=payload.fallback,
         )
         return Response(related_json(rec, result), media_type="application/json")
 

@@ -69,6 +69,8 @@ class RelatedRequest(BaseModel):
     exclude: list[str] = Field(default_factory=list, max_length=1000)
     published_after: str | None = Field(None, max_length=40, description="ISO 8601 date or datetime")
     published_before: str | None = Field(None, max_length=40, description="ISO 8601 date or datetime")
+    explain: bool = Field(False, description="add `why`: the shared terms behind each score")
+    fallback: bool = Field(False, description="fill a short list with the newest articles, flagged")
 
 
 class ModelSummary(BaseModel):
