@@ -1,0 +1,164 @@
+"""Relevance features: semantic blend, explanations, fallback, boilerplate, recency, orphans, evaluate."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.corpus import read_corpus
+from recommender.evaluate import evaluate, write_report
+from recommender.orphans import find_orphans
+from recommender.recommend import Filters, Recommender
+from recommender.train import TrainOptions, train
+
+from .conftest import DEMO_CORPUS, write_jsonl
+
+BOILERPLATE = [
+    "This post was last updated on {d} {m} 2026.",
+    "Show Comments ({n})",
+    "Your email address will not be published.",
+]
+MONTHS = ["January", "March", "May", "July", "October"]
+
+
+@pytest.fixture(scope="module")
+def demo_records() -> list[dict]:
+    return [json.loads(line) for line in DEMO_CORPUS.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def demo_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models = tmp_path_factory.mktemp("demo") / "models"
+    train([DEMO_CORPUS], models, TrainOptions(min_df=1, n_jobs=1))
+    return models
+
+
+def test_semantic_blend_is_stored_and_used(demo_models: Path) -> None:
+    rec = Recommender.load(demo_models)
+    assert rec.semantic.active and rec.manifest["parameters"]["semantic_weight"] == 0.3
+    ids = rec.ids
+    source = ids.index("tech-brightwell-sodium-battery-funding")
+    for item in rec.related(ids[source], limit=5).items:
+        lexical = float(rec.matrix[source].multiply(rec.matrix[item.index]).sum())
+        semantic = float(np.dot(rec.semantic.vectors[source], rec.semantic.vectors[item.index]))
+        assert item.score == pytest.approx(0.7 * lexical + 0.3 * semantic, abs=1e-5)
+    # Free text goes through the same blend.
+    text = rec.related_to_text("Brightwell Cells", "sodium-ion battery factory in Wrenhollow", limit=3)
+    assert text.items and all(i.id.startswith(("tech-brightwell", "biz-brightwell")) for i in text.items[:2])
+
+
+def test_explanations_terms_occur_in_both_and_sum_below_lexical(demo_models: Path, demo_records: list[dict]) -> None:
+    rec = Recommender.load(demo_models)
+    analyzer = rec.vectorizer.build_analyzer()
+    text_of = {r["id"]: set(analyzer(r["title"])) | set(analyzer(r["body"])) for r in demo_records}
+    checked = 0
+    for article_id in rec.ids:
+        source = rec.index_for(article_id)
+        for item in rec.related(article_id, limit=5, explain=True).items:
+            assert item.why, item
+            terms = [w.term for w in item.why]
+            assert all(t in text_of[article_id] and t in text_of[item.id] for t in terms)
+            lexical = float(rec.matrix[source].multiply(rec.matrix[item.index]).sum())
+            assert sum(w.contribution for w in item.why) <= lexical + 1e-6
+            assert [w.contribution for w in item.why] == sorted((w.contribution for w in item.why), reverse=True)
+            checked += 1
+    assert checked > 200
+    draft = rec.related_to_text("Comet", "the comet Halvorsen-Pike seen from Quillon Fell", limit=3, explain=True)
+    assert all(item.why for item in draft.items)
+
+
+def test_fallback_is_flagged_and_never_mixed_unmarked(demo_models: Path) -> None:
+    rec = Recommender.load(demo_models)
+    plain = rec.related("tech-brightwell-sodium-battery-funding", limit=10, filters=Filters.build(section="travel"))
+    filled = rec.related(
+        "tech-brightwell-sodium-battery-funding", limit=10, fallback=True, filters=Filters.build(section="travel")
+    )
+    real = [i for i in filled.items if not i.fallback]
+    assert [i.id for i in real] == [i.id for i in plain.items]
+    assert len(filled.items) == 10
+    extra = [i for i in filled.items if i.fallback]
+    assert extra and all(i.score == 0.0 for i in extra)
+    # Fallback items come after every real match.
+    assert filled.items[: len(real)] == real
+    unrelated = rec.related_to_text("", "zzzz qqqq", limit=3, fallback=True)
+    assert len(unrelated.items) == 3 and all(i.fallback for i in unrelated.items)
+
+
+def test_injected_boilerplate_changes_no_ranking_and_no_excerpt(tmp_path: Path, demo_records: list[dict]) -> None:
+    injected = []
+    for n, record in enumerate(demo_records):
+        record = dict(record)
+        record.pop("excerpt")
+        if n % 2 == 0:
+            lines = [t.format(d=n % 28 + 1, m=MONTHS[n % 5], n=n * 3) for t in BOILERPLATE]
+            record["body"] = lines[0] + "\n\n" + record["body"] + "\n\n" + lines[1] + "\n" + lines[2]
+        injected.append(record)
+    clean = [{k: v for k, v in r.items() if k != "excerpt"} for r in demo_records]
+    options = TrainOptions(min_df=1, n_jobs=1)
+    train([write_jsonl(tmp_path / "clean.jsonl", clean)], tmp_path / "clean", options)
+    train([write_jsonl(tmp_path / "dirty.jsonl", injected)], tmp_path / "dirty", options)
+    a, b = Recommender.load(tmp_path / "clean"), Recommender.load(tmp_path / "dirty")
+    assert b.manifest["boilerplate"] == [
+        "show comments (#)",
+        "this post was last updated on # # #.",
+        "your email address will not be published.",
+    ]
+    for article_id in a.ids:
+        assert [i.id for i in a.related(article_id, limit=10).items] == [
+            i.id for i in b.related(article_id, limit=10).items
+        ]
+        excerpt = b.article(article_id)["excerpt"]
+        assert "updated on" not in excerpt and "Show Comments" not in excerpt and "email address" not in excerpt
+        assert excerpt == a.article(article_id)["excerpt"]
+
+
+def test_recency_decay_prefers_newer_articles(tmp_path: Path, demo_records: list[dict]) -> None:
+    train([DEMO_CORPUS], tmp_path / "m", TrainOptions(min_df=1, n_jobs=1, recency_half_life_days=30))
+    rec = Recommender.load(tmp_path / "m")
+    now = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    dates = {r["id"]: r["published_at"] for r in demo_records}
+    result = rec.related("sci-comet-halvorsen-pike-discovery", limit=5, now=now)
+    assert len(result.items) == 5
+    scores = [i.score for i in result.items]
+    assert scores == sorted(scores, reverse=True)
+    # With a 30-day half-life every score is below its undecayed blend.
+    plain = Recommender.load(tmp_path / "m")
+    plain.half_life_days = None
+    base = {i.id: i.score for i in plain.related(result.source_id or "", limit=20).items}
+    for item in result.items:
+        age = (now - datetime.fromisoformat(dates[item.id]).replace(tzinfo=UTC).timestamp()) / 86400
+        assert item.score == pytest.approx(base[item.id] * 0.5 ** (age / 30), rel=1e-6)
+
+
+def test_orphans_lists_weak_boxes(demo_models: Path) -> None:
+    rec = Recommender.load(demo_models)
+    strict = find_orphans(rec, min_score=1.0, min_items=1)
+    assert len(strict) == len(rec)
+    assert find_orphans(rec, min_score=0.0, min_items=1) == []
+    weak = find_orphans(rec, min_score=0.2, min_items=3)
+    assert all(o.best_score < 0.2 or o.items < 3 for o in weak)
+
+
+def test_evaluate_hides_labels_and_reports_baseline(tmp_path: Path, demo_records: list[dict]) -> None:
+    report = evaluate([DEMO_CORPUS], label_field="section", k=5, options=TrainOptions(min_df=1, n_jobs=1))
+    assert report.articles == 72 and report.baseline is not None
+    assert 0 < report.baseline.precision <= 1 and 0 < report.ours.precision <= 1
+    assert set(report.ours.per_label) == {r["section"] for r in demo_records}
+    assert report.ours.coverage == 1.0
+    files = write_report(report, tmp_path / "eval")
+    assert [f.name for f in files][:2] == ["evaluation.json", "evaluation.md"]
+    assert json.loads(files[0].read_text())["ours"]["k"] == 5
+    assert "| recommender |" in files[1].read_text()
+    with pytest.raises(Exception, match="no article has the label field 'nope'"):
+        evaluate([DEMO_CORPUS], label_field="nope")
+
+
+def test_demo_corpus_is_well_formed() -> None:
+    articles = read_corpus(DEMO_CORPUS).articles
+    assert len(articles) >= 60
+    assert len({a.section for a in articles}) >= 6
+    assert all(a.url and a.image and a.published_at and a.tags and a.excerpt for a in articles)
