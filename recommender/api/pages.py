@@ -17,7 +17,7 @@ form{font:.9em system-ui,sans-serif;margin-bottom:1.5em}
 select{max-width:100%}
 .meta{color:#666;font:.85em system-ui,sans-serif}
 .lead{font-size:1.15em;line-height:1.5}
-.hero{width:100%;max-height:260px;object-fit:cover;background:#ddd}
+.hero{width:100%;height:auto;aspect-ratio:16/9;object-fit:cover;background:#ddd}
 footer{font:.85em system-ui,sans-serif;color:#666;max-width:46em;margin:2em auto;padding:0 1em}
 """
 
