@@ -7,9 +7,11 @@ Two paths:
   comes from the few terms with the highest document frequency. So the columns
   are split: frequent terms go into a small dense matrix multiplied with BLAS,
   rare terms stay sparse; because the two column sets are disjoint, the two
-  products add up to the exact cosine. Row chunks bound the memory and run on
-  all cores. Candidates are picked in float32 and re-scored in float64, so the
-  scores are exact to float64 rounding.
+  products add up to the exact cosine. X X^T is symmetric, so a chunk of rows
+  is multiplied only with itself and the later rows: its block is read along
+  rows (candidates for the chunk) and along columns (candidates that later
+  rows collect before their own turn). Candidates are picked in float32 and
+  re-scored in float64, so the scores are exact to float64 rounding.
 * ``SearchIndex.query`` answers free text on demand: it reads only the posting
   lists of the query's terms from a pre-transposed (column-major) copy of the
   matrix, like an inverted index.
@@ -19,11 +21,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 try:
@@ -38,9 +40,13 @@ _SPARE = 8
 # At most this many columns go dense (N x _MAX_DENSE float32 lives in memory).
 _MAX_DENSE = 768
 # Relative cost of one dense multiply-add against one scattered sparse one,
-# measured on the project's machine (see benchmarks/): a column is worth
-# moving to the dense part when df/N exceeds sqrt(this ratio).
+# measured on the project's machine (see benchmarks/bench_index.py): a column
+# is worth moving to the dense part when df/N exceeds sqrt(this ratio).
 _DENSE_COST_RATIO = 0.0025
+# A block's rows (columns) are cut at a bound taken from this many group maxima:
+# more groups give a tighter bound and fewer candidates to sort.
+_ROW_GROUPS = 512
+_COLUMN_GROUPS = 128
 
 
 @dataclass(frozen=True)
@@ -84,55 +90,48 @@ def all_pairs_topk(
     """
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
     n_rows = matrix.shape[0]
-    if tie_key is None:
-        tie_key = np.arange(n_rows)
+    tie_key = np.arange(n_rows) if tie_key is None else np.asarray(tie_key)
     k_eff = min(k, max(n_rows - 1, 0))
     indices = np.full((n_rows, k), -1, dtype=np.int32)
     scores = np.zeros((n_rows, k), dtype=np.float32)
     if k_eff == 0:
         return Neighbours(indices, scores)
-
-    dense_cols = dense_columns(matrix)
-    is_dense = np.zeros(matrix.shape[1], dtype=bool)
-    is_dense[dense_cols] = True
-    dense = np.ascontiguousarray(matrix[:, dense_cols].toarray())
-    sparse_part = matrix[:, np.flatnonzero(~is_dense)].tocsr()
-    sparse_t = sparse_part.T.tocsr()
-    exact = sp.csr_matrix(matrix, dtype=np.float64)
-
-    workers = _n_workers(n_jobs)
     if chunk_rows is None:
-        # A chunk's dense block is chunk_rows x N float32: keep it near 64 MB.
-        chunk_rows = int(max(32, min(2048, (16 << 20) // max(n_rows, 1))))
-    bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
-    parts = _Parts(dense, sparse_part, sparse_t, exact, k_eff, tie_key, exclude_self)
-    # scipy's sparse product holds the GIL, so chunks run in worker processes;
-    # joblib hands them the arrays as shared memory maps. One BLAS thread per
-    # worker avoids oversubscription.
-    if workers == 1 or len(bounds) == 1:
-        with threadpool_limits(limits=workers, user_api="blas"):
-            results = (parts(a, b) for a, b in bounds)
-            _collect(results, bounds, indices, scores, k_eff, min_similarity, progress)
-    else:
-        with Parallel(n_jobs=workers, return_as="generator", max_nbytes="1M") as pool:
-            results = pool(delayed(_run_chunk)(parts, a, b) for a, b in bounds)
-            _collect(results, bounds, indices, scores, k_eff, min_similarity, progress)
-    return Neighbours(indices, scores)
-
-
-def _collect(results, bounds, indices, scores, k, min_similarity, progress) -> None:  # type: ignore[no-untyped-def]
+        # A chunk's block is at most chunk_rows x N float32: about 64 MB.
+        chunk_rows = int(max(256, min(4096, (16 << 20) // n_rows)))
+    work = _AllPairs(matrix, k_eff, tie_key, exclude_self, chunk_rows)
     floor = max(min_similarity, 0.0)
-    for (start, stop), (rows, vals) in zip(bounds, results, strict=True):
+
+    def write(chunk: int, rows: np.ndarray, vals: np.ndarray) -> None:
+        start, stop = work.bounds[chunk]
         keep = vals > floor
-        indices[start:stop, :k] = np.where(keep, rows, -1)
-        scores[start:stop, :k] = np.where(keep, vals, 0.0)
+        indices[start:stop, :k_eff] = np.where(keep, rows, -1)
+        scores[start:stop, :k_eff] = np.where(keep, vals, 0.0)
         if progress is not None:
             progress(stop - start)
 
-
-def _run_chunk(parts: _Parts, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-    with threadpool_limits(limits=1, user_api="blas"):
-        return parts(start, stop)
+    # Threads, not processes: BLAS, scipy's sparse kernels and numpy's bulk
+    # operations release the GIL, and threads share the matrices and the
+    # column thresholds without copies. A chunk's column candidates must reach
+    # the later chunks before those are finished, so blocks are consumed in
+    # order and a chunk is finished only after all earlier blocks were seen.
+    workers = min(_n_workers(n_jobs), len(work.bounds))
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        window = workers + 1
+        blocks = [pool.submit(work.block, c) for c in range(min(window, len(work.bounds)))]
+        finals: list = []
+        for chunk in range(len(work.bounds)):
+            row_cands, col_cands = blocks[chunk].result()
+            blocks[chunk] = None
+            if len(blocks) < len(work.bounds):
+                blocks.append(pool.submit(work.block, len(blocks)))
+            work.deliver(col_cands)
+            finals.append(pool.submit(work.finish, chunk, row_cands))
+            while finals and (finals[0].done() or len(finals) > window):
+                write(chunk + 1 - len(finals), *finals.pop(0).result())
+        while finals:
+            write(len(work.bounds) - len(finals), *finals.pop(0).result())
+    return Neighbours(indices, scores)
 
 
 def _n_workers(n_jobs: int | None) -> int:
@@ -142,11 +141,138 @@ def _n_workers(n_jobs: int | None) -> int:
     return min(n_jobs, cores)
 
 
+def _cut(values: np.ndarray, width: int, axis: int, groups: int) -> np.ndarray:
+    """A lower bound of the ``width``-th largest value along ``axis`` (-inf if unknown).
+
+    Splits the axis into about ``groups`` interleaved groups and takes their
+    maxima: at least ``width`` values reach the ``width``-th largest maximum,
+    so it bounds the true one from below, at the cost of one streaming pass
+    (elementwise maxima of contiguous slabs) instead of a selection.
+    """
+    long = values.shape[axis]
+    groups = min(groups, long)
+    if groups < width:
+        return np.full(values.shape[1 - axis], -np.inf, dtype=values.dtype)
+    size = long // groups
+    if axis == 0:
+        maxima = values[: groups * size].reshape(size, groups, -1).max(axis=0).T
+    else:
+        maxima = values[:, : groups * size].reshape(-1, size, groups).max(axis=1)
+    return np.partition(maxima, groups - width, axis=1)[:, groups - width]
+
+
+class _AllPairs:
+    """Shared state of one all-pairs run: the split matrix and the candidates found so far."""
+
+    def __init__(self, matrix: sp.csr_matrix, k: int, tie_key: np.ndarray, exclude_self: bool, chunk_rows: int):
+        n_rows = matrix.shape[0]
+        self.k, self.tie_key, self.exclude_self = k, tie_key, exclude_self
+        self.width = min(k + _SPARE, n_rows - 1 if exclude_self else n_rows)
+        self.bounds = [(s, min(s + chunk_rows, n_rows)) for s in range(0, n_rows, chunk_rows)]
+        is_dense = np.zeros(matrix.shape[1], dtype=bool)
+        is_dense[dense_columns(matrix)] = True
+        self.dense = np.ascontiguousarray(matrix[:, is_dense].toarray())
+        self.sparse = matrix[:, ~is_dense].tocsr()
+        postings = self.sparse.T.tocsr()
+        postings.sort_indices()
+        self.postings = postings
+        # Each posting keyed by (term, document) in one sorted int64, to find
+        # where every term's documents reach a chunk start with one search.
+        term_of = np.repeat(np.arange(postings.shape[0], dtype=np.int64), np.diff(postings.indptr))
+        self.keys = term_of * n_rows + postings.indices
+        self.exact = sp.csr_matrix(matrix, dtype=np.float64)
+        # Lower bound of the width-th best value each row has received from
+        # earlier chunks' columns: later chunks only send values reaching it.
+        self.column_cut = np.full(n_rows, -np.inf, dtype=np.float32)
+        self.pending: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.bounds]
+        self.chunk_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
+
+    def _rare_product(self, start: int, stop: int) -> sp.csr_matrix:
+        """Rare-term part of rows start:stop times rows start: (all later documents).
+
+        Each term's posting list is split at document ``start`` into two rows
+        of one matrix sharing the same arrays, so the product reads only the
+        later half without copying the postings.
+        """
+        postings, n_terms = self.postings, self.postings.shape[0]
+        split = np.searchsorted(self.keys, np.arange(n_terms, dtype=np.int64) * self.dense.shape[0] + start)
+        indptr = np.empty(2 * n_terms + 1, dtype=postings.indptr.dtype)
+        indptr[0:-1:2], indptr[1::2], indptr[-1] = postings.indptr[:-1], split, postings.indptr[-1]
+        halves = sp.csr_matrix((postings.data, postings.indices, indptr), shape=(2 * n_terms, postings.shape[1]))
+        rows = self.sparse[start:stop]
+        rows = sp.csr_matrix((rows.data, rows.indices * 2 + 1, rows.indptr), shape=(stop - start, 2 * n_terms))
+        return rows @ halves
+
+    def block(self, chunk: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """Scores of a chunk against itself and all later rows, reduced to candidates."""
+        start, stop = self.bounds[chunk]
+        block = self.dense[start:stop] @ self.dense[start:].T
+        part = self._rare_product(start, stop)
+        if part.nnz:
+            part.indices -= start
+            _add_sparse_into(block, part)
+        if self.exclude_self:
+            local = np.arange(stop - start)
+            block[local, local] = -np.inf
+        # Along rows: candidates for the chunk's own rows among the later ones.
+        r, c = np.nonzero(block >= _cut(block, self.width, 1, _ROW_GROUPS)[:, None])
+        row_cands = (r + start, c + start, block[r, c])
+        # Along columns: candidates the later rows get from this chunk.
+        later = block[:, stop - start :]
+        if later.shape[1] == 0:
+            return row_cands, ()
+        cut = np.maximum(self.column_cut[stop:], _cut(later, self.width, 0, _COLUMN_GROUPS))
+        np.maximum(self.column_cut[stop:], cut, out=self.column_cut[stop:])
+        r, c = np.nonzero(later >= cut)
+        return row_cands, (c + stop, r + start, later[r, c])
+
+    def deliver(self, col_cands: tuple[np.ndarray, ...]) -> None:
+        """File a block's column candidates under the chunk that owns each row (main thread only)."""
+        if not col_cands:
+            return
+        targets, neighbours, values = col_cands
+        owner = self.chunk_of[targets]
+        order = np.argsort(owner, kind="stable")
+        owners = owner[order]
+        edges = np.flatnonzero(np.diff(owners)) + 1
+        for part in np.split(order, edges):
+            self.pending[owner[part[0]]].append((targets[part], neighbours[part], values[part]))
+
+    def finish(self, chunk: int, row_cands: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top k of a chunk's rows from its own and the earlier chunks' candidates."""
+        start, stop = self.bounds[chunk]
+        parts = [row_cands, *self.pending[chunk]]
+        self.pending[chunk] = []
+        rows, cands, approx = (np.concatenate(p) for p in zip(*parts, strict=True))
+        # Keep the best `width` per row by float32 value.
+        # One float64 key sorts by row, then by value descending (values lie in [-1, 2)).
+        order = np.argsort((rows - start) * 4.0 - np.clip(approx, -1.0, 2.0))
+        rows, cands = rows[order], cands[order]
+        first = np.searchsorted(rows, np.arange(start, stop))
+        rank = np.arange(rows.size) - first[rows - start]
+        keep = rank < self.width
+        n, width = stop - start, self.width
+        candidates = np.repeat(np.arange(start, stop)[:, None], width, axis=1)
+        valid = np.zeros((n, width), dtype=bool)
+        candidates[rows[keep] - start, rank[keep]] = cands[keep]
+        valid[rows[keep] - start, rank[keep]] = True
+        # Exact float64 scores for the candidates: row-wise products of sparse rows.
+        flat_rows = np.repeat(np.arange(start, stop), width)
+        exact = self.exact
+        exact_scores = np.asarray(exact[flat_rows].multiply(exact[candidates.ravel()]).sum(axis=1)).reshape(n, width)
+        exact_scores[~valid] = -np.inf
+        if self.exclude_self:
+            exact_scores[candidates == np.arange(start, stop)[:, None]] = -np.inf
+        order = np.lexsort((self.tie_key[candidates], -exact_scores), axis=1)[:, : self.k]
+        picked = np.take_along_axis(candidates, order, axis=1)
+        return picked.astype(np.int32), np.take_along_axis(exact_scores, order, axis=1)
+
+
 def _add_sparse_into(block: np.ndarray, part: sp.csr_matrix) -> None:
-    """block += part, for a CSR product of the same shape."""
+    """block += part, for a CSR product whose column indices fit the block."""
     if _csr_todense is not None:
         # scipy's own kernel adds into the given array (toarray(out=) zeroes it first).
-        _csr_todense(part.shape[0], part.shape[1], part.indptr, part.indices, part.data, block)
+        _csr_todense(block.shape[0], block.shape[1], part.indptr, part.indices, part.data, block)
     else:  # pragma: no cover - only if scipy moves its private kernel
         rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
         block.ravel()[rows * block.shape[1] + part.indices] += part.data
@@ -171,41 +297,6 @@ def top_columns(block: np.ndarray, width: int, group: int = 32) -> np.ndarray:
     values = np.take_along_axis(padded, columns, axis=1)
     chosen = np.argpartition(-values, width - 1, axis=1)[:, :width]
     return np.take_along_axis(columns, chosen, axis=1)
-
-
-@dataclass(frozen=True)
-class _Parts:
-    """Everything a worker needs to compute the top k of a chunk of rows."""
-
-    dense: np.ndarray
-    sparse_part: sp.csr_matrix
-    sparse_t: sp.csr_matrix
-    exact: sp.csr_matrix
-    k: int
-    tie_key: np.ndarray
-    exclude_self: bool
-
-    def __call__(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        n_rows = self.dense.shape[0]
-        block = self.dense[start:stop] @ self.dense.T
-        part = sp.csr_matrix(self.sparse_part[start:stop] @ self.sparse_t)
-        if part.nnz:
-            _add_sparse_into(block, part)
-        local = np.arange(stop - start)
-        if self.exclude_self:
-            block[local, start + local] = -np.inf
-        width = min(self.k + _SPARE, n_rows - 1 if self.exclude_self else n_rows)
-        candidates = top_columns(block, width)
-        # Exact float64 scores for the candidates: row-wise products of sparse rows.
-        flat_rows = np.repeat(np.arange(start, stop), width)
-        exact_scores = np.asarray(self.exact[flat_rows].multiply(self.exact[candidates.ravel()]).sum(axis=1)).reshape(
-            stop - start, width
-        )
-        if self.exclude_self:
-            exact_scores[candidates == (start + local)[:, None]] = -np.inf
-        order = np.lexsort((self.tie_key[candidates], -exact_scores), axis=1)[:, : self.k]
-        picked = np.take_along_axis(candidates, order, axis=1)
-        return picked.astype(np.int32), np.take_along_axis(exact_scores, order, axis=1)
 
 
 class SearchIndex:
