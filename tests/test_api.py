@@ -776,3 +776,10 @@ def test_model_in_use_survives_a_removed_current_link(tmp_path: Path) -> None:
         assert c.get("/readyz").json()["model_version"] == version
         shutil.rmtree(models / version)  # memory-mapped arrays stay readable on POSIX
         assert c.get("/readyz").status_code == 200
+
+
+def test_post_body_not_utf8_is_a_documented_400(client: TestClient) -> None:
+    r = client.post("/v1/related", content=b'{"title": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json() == {"detail": "There was an error parsing the body"}
+    assert "400" in client.get("/openapi.json").json()["paths"]["/v1/related"]["post"]["responses"]

@@ -151,6 +151,7 @@ def build_router(
             **_ERRORS,
             413: {"model": Error, "description": "body too large"},
             415: {"model": Error, "description": "body is not JSON"},
+            400: {"model": Error, "description": "body is not valid UTF-8"},
         },
         summary="Related articles of a draft or any text",
     )
