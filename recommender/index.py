@@ -47,6 +47,8 @@ _DENSE_COST_RATIO = 0.0025
 # more groups give a tighter bound and fewer candidates to sort.
 _ROW_GROUPS = 512
 _COLUMN_GROUPS = 128
+# Rare-term products are gathered this many at a time (a few MB: stays in cache).
+_PIECE = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,11 @@ def _n_workers(n_jobs: int | None) -> int:
     return min(n_jobs, cores)
 
 
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.nonzero of a 2-D mask, through the flat positions: about 10x faster."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def _cut(values: np.ndarray, width: int, axis: int, groups: int) -> np.ndarray:
     """A lower bound of the ``width``-th largest value along ``axis`` (-inf if unknown).
 
@@ -187,35 +194,56 @@ class _AllPairs:
         self.pending: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.bounds]
         self.chunk_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
 
-    def _rare_product(self, start: int, stop: int) -> sp.csr_matrix:
-        """Rare-term part of rows start:stop times rows start: (all later documents).
+    def _add_rare(self, block: np.ndarray, start: int, stop: int) -> None:
+        """block += rare-term part of rows start:stop times rows start: (all later documents).
 
-        Each term's posting list is split at document ``start`` into two rows
-        of one matrix sharing the same arrays, so the product reads only the
-        later half without copying the postings.
+        Writes each product term straight into the block (scipy's csr_todense
+        adds duplicates), with no symbolic pass and no product matrix: the
+        (document, weight) pairs of row i are the posting lists of its terms,
+        cut at document ``start``, gathered in pieces small enough to stay in
+        cache. About twice as fast as scipy's sparse product plus the add.
         """
-        postings, n_terms = self.postings, self.postings.shape[0]
-        split = np.searchsorted(self.keys, np.arange(n_terms, dtype=np.int64) * self.dense.shape[0] + start)
-        indptr = np.empty(2 * n_terms + 1, dtype=postings.indptr.dtype)
-        indptr[0:-1:2], indptr[1::2], indptr[-1] = postings.indptr[:-1], split, postings.indptr[-1]
-        halves = sp.csr_matrix((postings.data, postings.indices, indptr), shape=(2 * n_terms, postings.shape[1]))
-        rows = self.sparse[start:stop]
-        rows = sp.csr_matrix((rows.data, rows.indices * 2 + 1, rows.indptr), shape=(stop - start, 2 * n_terms))
-        return rows @ halves
+        postings, sparse = self.postings, self.sparse
+        first = np.searchsorted(self.keys, np.arange(postings.shape[0], dtype=np.int64) * self.dense.shape[0] + start)
+        at = sparse.indptr[start : stop + 1]
+        terms, weights = sparse.indices[at[0] : at[-1]], sparse.data[at[0] : at[-1]]
+        begins = first[terms]
+        lengths = postings.indptr[terms + 1] - begins
+        ends = np.concatenate(([0], np.cumsum(lengths)))
+        row_ends = ends[at - at[0]]
+        row = 0
+        while row < stop - start:
+            # Rows row:last hold at most _PIECE products (at least one row).
+            last = int(np.searchsorted(row_ends, row_ends[row] + _PIECE, side="right")) - 1
+            last = min(max(last, row + 1), stop - start)
+            lo, hi = at[row] - at[0], at[last] - at[0]
+            keep = lengths[lo:hi] > 0
+            size, begin, weight = lengths[lo:hi][keep], begins[lo:hi][keep], weights[lo:hi][keep]
+            if size.size:
+                # Positions in the postings: runs begin..begin+size, built by
+                # a cumulative sum of ones with a jump at each run start.
+                pos = np.ones(int(size.sum()), dtype=postings.indices.dtype)
+                pos[0] = begin[0]
+                pos[np.cumsum(size[:-1])] = begin[1:] - (begin[:-1] + size[:-1] - 1)
+                np.cumsum(pos, out=pos)
+                columns = postings.indices.take(pos)
+                columns -= start
+                values = postings.data.take(pos)
+                values *= np.repeat(weight, size)
+                indptr = (row_ends[row : last + 1] - row_ends[row]).astype(columns.dtype)
+                _add_sparse_into(block[row:last], indptr, columns, values)
+            row = last
 
     def block(self, chunk: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """Scores of a chunk against itself and all later rows, reduced to candidates."""
         start, stop = self.bounds[chunk]
         block = self.dense[start:stop] @ self.dense[start:].T
-        part = self._rare_product(start, stop)
-        if part.nnz:
-            part.indices -= start
-            _add_sparse_into(block, part)
+        self._add_rare(block, start, stop)
         if self.exclude_self:
             local = np.arange(stop - start)
             block[local, local] = -np.inf
         # Along rows: candidates for the chunk's own rows among the later ones.
-        r, c = np.nonzero(block >= _cut(block, self.width, 1, _ROW_GROUPS)[:, None])
+        r, c = _nonzero(block >= _cut(block, self.width, 1, _ROW_GROUPS)[:, None])
         row_cands = (r + start, c + start, block[r, c])
         # Along columns: candidates the later rows get from this chunk.
         later = block[:, stop - start :]
@@ -223,7 +251,7 @@ class _AllPairs:
             return row_cands, ()
         cut = np.maximum(self.column_cut[stop:], _cut(later, self.width, 0, _COLUMN_GROUPS))
         np.maximum(self.column_cut[stop:], cut, out=self.column_cut[stop:])
-        r, c = np.nonzero(later >= cut)
+        r, c = _nonzero(later >= cut)
         return row_cands, (c + stop, r + start, later[r, c])
 
     def deliver(self, col_cands: tuple[np.ndarray, ...]) -> None:
@@ -268,14 +296,14 @@ class _AllPairs:
         return picked.astype(np.int32), np.take_along_axis(exact_scores, order, axis=1)
 
 
-def _add_sparse_into(block: np.ndarray, part: sp.csr_matrix) -> None:
-    """block += part, for a CSR product whose column indices fit the block."""
+def _add_sparse_into(block: np.ndarray, indptr: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
+    """block += the CSR rows (indptr, columns, values); repeated columns add up."""
     if _csr_todense is not None:
         # scipy's own kernel adds into the given array (toarray(out=) zeroes it first).
-        _csr_todense(block.shape[0], block.shape[1], part.indptr, part.indices, part.data, block)
+        _csr_todense(block.shape[0], block.shape[1], indptr, columns, values, block)
     else:  # pragma: no cover - only if scipy moves its private kernel
-        rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
-        block.ravel()[rows * block.shape[1] + part.indices] += part.data
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(indptr))
+        np.add.at(block, (rows, columns), values)
 
 
 def top_columns(block: np.ndarray, width: int, group: int = 32) -> np.ndarray:
