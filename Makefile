@@ -43,9 +43,13 @@ lint: dev
 	$(BIN)/mypy recommender
 
 bench: dev
+	@$(BIN)/python -c "import sparse_dot_topn, matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@bash benchmarks/setup.sh
 	$(BIN)/python -m benchmarks.run --full
 
 bench-quick: dev
+	@$(BIN)/python -c "import sparse_dot_topn, matplotlib" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@bash benchmarks/setup.sh
 	$(BIN)/python -m benchmarks.run --quick
 
 clean:

@@ -286,7 +286,9 @@ def run(mode: str, models_dir: Path, ids: list[str], draft: tuple[str, str], wor
     shutil.rmtree(tmp, ignore_errors=True)
     for r in runs:
         floor = next(
-            x for x in runs if x["endpoint"] == "healthz" and (x["workers"], x["connections"]) == (r["workers"], r["connections"])
+            x
+            for x in runs
+            if x["endpoint"] == "healthz" and (x["workers"], x["connections"]) == (r["workers"], r["connections"])
         )
         r["rps_vs_healthz"] = round(r["rps"] / floor["rps"], 3) if floor["rps"] else None
         r["p50_vs_healthz"] = round(r["p50_us"] / floor["p50_us"], 2) if floor["p50_us"] else None

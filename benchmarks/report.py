@@ -1,0 +1,529 @@
+"""The benchmark report: machine description, acceptance checks, Markdown tables and PNG plots.
+
+``write_report(results, folder, stem)`` writes ``<stem>.json``, ``<stem>.md``
+and ``<stem>-*.png`` from the results dict that ``benchmarks.run`` builds;
+it only reads that dict, so it can be tested on made-up results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+GB = 1024**3
+MB = 1024**2
+LIBRARIES = (
+    "recommender",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "sparse_dot_topn",
+    "joblib",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "pydantic",
+    "matplotlib",
+)
+
+
+# The machine ---------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, memory, load, OS, Python and library versions."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = 0
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    wrk = None
+    try:
+        out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=5).stdout
+        wrk = out.strip().splitlines()[0] if out.strip() else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "host": socket.gethostname(),
+        "cpu_model": cpu or platform.processor() or "unknown",
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": memory,
+        "load_average": list(os.getloadavg()),
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+        "libraries": versions,
+        "wrk": wrk,
+    }
+
+
+# Acceptance checks ----------------------------------------------------------
+
+
+def _find(items: list[dict[str, Any]], key: str, value: Any) -> dict[str, Any] | None:
+    return next((i for i in items if i.get(key) == value), None)
+
+
+def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each required figure: what is required, what was measured, whether it holds."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, required: str, value: Any, ok: Callable[[Any], bool], fmt: str = "{:.3g}") -> None:
+        measured = fmt.format(value) if value is not None else "not measured"
+        out.append(
+            {"check": name, "required": required, "measured": measured, "pass": None if value is None else ok(value)}
+        )
+
+    suites = results.get("suites", {})
+    training = suites.get("training", {}).get("corpora", [])
+    for name, label in (("20ng", "20 Newsgroups"), ("arxiv", "arXiv 126k")):
+        entry = _find(training, "corpus", name)
+        r = entry["ratios"] if entry else {}
+        add(f"train {label}: ours / sparse_dot_topn (2 threads)", "<= 1.0", r.get("ours_vs_sdt"), lambda v: v <= 1.0)
+        if name == "20ng":
+            add(f"train {label}: ours / naive", "<= 0.5", r.get("ours_vs_naive"), lambda v: v <= 0.5)
+            add(f"train {label}: default / plain TF-IDF", "<= 1.5", r.get("default_vs_plain"), lambda v: v <= 1.5)
+        else:
+            peak = entry["ours"]["peak_pss_bytes"] / GB if entry else None
+            add(f"train {label}: peak memory (GB, PSS of the process tree)", "< 4", peak, lambda v: v < 4)
+    queries = suites.get("queries", {}).get("models", [])
+    q = _find(queries, "corpus", "arxiv")
+    add(
+        "free text, arXiv 126k: end-to-end p50 (ms)",
+        "< 5",
+        q["end_to_end"]["p50_us"] / 1e3 if q else None,
+        lambda v: v < 5,
+    )
+    add(
+        "free text, arXiv 126k: speed-up vs sklearn kneighbors (p50)",
+        ">= 10x",
+        q["ratios"]["text_end_to_end_speedup"] if q else None,
+        lambda v: v >= 10,
+    )
+    add("lookup by id, arXiv 126k: p50 (us)", "< 50", q["lookup"]["p50_us"] if q else None, lambda v: v < 50)
+    runs = suites.get("http", {}).get("runs", [])
+
+    def http(endpoint: str, connections: int) -> dict[str, Any] | None:
+        return next(
+            (r for r in runs if (r["endpoint"], r["workers"], r["connections"]) == (endpoint, 2, connections)), None
+        )
+
+    rel32, rel1, post1 = http("related", 32), http("related", 1), http("post", 1)
+    add(
+        "HTTP 2 workers: GET related / healthz req/s, 32 conns",
+        ">= 0.8",
+        rel32 and rel32["rps_vs_healthz"],
+        lambda v: v >= 0.8,
+    )
+    add("HTTP 2 workers: GET related p50 (ms), 1 conn", "< 1", rel1 and rel1["p50_us"] / 1e3, lambda v: v < 1)
+    add("HTTP 2 workers: POST /v1/related p50 (ms), 1 conn", "< 10", post1 and post1["p50_us"] / 1e3, lambda v: v < 10)
+    startup = suites.get("startup", {})
+    big = startup if startup.get("corpus") == "arxiv" else {}
+    add("cold start to /readyz, arXiv 126k (s)", "< 3", big.get("cold_start_median"), lambda v: v < 3)
+    share = big.get("memory", {}).get("second_worker_added_pss_share") if big else None
+    add("memory added by a 2nd worker / 1st (PSS)", "<= 0.6", share, lambda v: v <= 0.6)
+    return out
+
+
+# Markdown -------------------------------------------------------------------
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _gb(value: int | None) -> str:
+    return "" if not value else f"{value / GB:.2f} GB" if value >= GB else f"{value / MB:.0f} MB"
+
+
+def _seconds(baseline: dict[str, Any] | None) -> str:
+    if not baseline:
+        return "not run"
+    return f"{baseline['seconds']:.1f}" + (" *" if baseline["sampled"] else "")
+
+
+def _pct(stats: dict[str, Any], scale: float = 1.0, unit: str = "us") -> str:
+    if not stats or not stats.get("count"):
+        return ""
+    return f"{stats['p50_us'] / scale:.3g} / {stats['p95_us'] / scale:.3g} / {stats['p99_us'] / scale:.3g} {unit}"
+
+
+def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
+    m = results["machine"]
+    suites = results.get("suites", {})
+    lines = [f"# Benchmark report: {results['date']}, {m['host']} ({results['mode']} mode)", ""]
+    lines += _table(
+        ["machine", ""],
+        [
+            ["CPU", m["cpu_model"]],
+            ["cores", f"{m['logical_cpus']} logical, {m['usable_cpus']} usable"],
+            ["memory", _gb(m["memory_bytes"])],
+            ["load average at start / end", f"{results.get('load_start')} / {results.get('load_end')}"],
+            ["kernel", m["kernel"]],
+            ["Python", m["python"]],
+            ["libraries", ", ".join(f"{k} {v}" for k, v in m["libraries"].items() if v)],
+            ["load generator", m.get("wrk") or "wrk not installed"],
+            ["total run time", f"{results.get('seconds', 0):.0f} s"],
+        ],
+    )
+    lines += [
+        "Every figure sits beside its baseline measured in the same run. The machine may be shared:",
+        "read the ratios rather than the absolute times.",
+        "",
+        "## Acceptance figures",
+        "",
+    ]
+    mark = {True: "yes", False: "**NO**", None: "-"}
+    lines += _table(
+        ["figure", "required", "measured", "met"],
+        [[c["check"], c["required"], c["measured"], mark[c["pass"]]] for c in results.get("checks", [])],
+    )
+    lines += _training_md(suites.get("training"), images.get("training"))
+    lines += _queries_md(suites.get("queries"), images.get("latency"))
+    lines += _http_md(suites.get("http"), images.get("http"))
+    lines += _startup_md(suites.get("startup"))
+    lines += _quality_md(suites.get("quality"))
+    skipped = results.get("skipped", {})
+    if skipped:
+        lines += ["## Skipped", ""] + [f"- {k}: {v}" for k, v in skipped.items()] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
+    if not t:
+        return []
+    lines = [
+        "## 1. Training: read + vectorise + top 20 of every article + write",
+        "",
+        "Wall time of each whole job as its own process (interpreter start and imports included). "
+        "ours = `recommender train` (default: with the 200-dim LSA view re-ranking 50 candidates); "
+        "plain = `recommender train --semantic-weight 0`; sparse_dot_topn = the same TF-IDF settings in "
+        "`TfidfVectorizer` + `sp_matmul_topn(X, X.T, 21, n_threads=2)` + `np.save`; naive = the same "
+        "`TfidfVectorizer` + `NearestNeighbors(metric='cosine', algorithm='brute').kneighbors` + `np.save`. "
+        "Peak memory: the largest sum of PSS over the job's process tree, sampled every 0.1 s.",
+        "",
+    ]
+    rows = []
+    notes = []
+    for e in t["corpora"]:
+        r = e["ratios"]
+        rows.append(
+            [
+                e["corpus"],
+                f"{e['articles']:,}",
+                f"{e['ours']['seconds']:.1f}",
+                f"{e['ours_plain']['seconds']:.1f}",
+                _seconds(e["sdt"]),
+                _seconds(e["naive"]),
+                r["ours_vs_sdt"],
+                r["ours_vs_naive"],
+                r["default_vs_plain"],
+                _gb(e["ours"]["peak_pss_bytes"]),
+                _gb(e["sdt"]["peak_pss_bytes"]) if e["sdt"] else "",
+                _gb(e["naive"]["peak_pss_bytes"]),
+            ]
+        )
+        for key in ("sdt", "naive"):
+            b = e[key]
+            if b and b["sampled"]:
+                notes.append(
+                    f"- {e['corpus']} {key}: top-k step timed on a fixed random sample of {b['rows_timed']:,} of "
+                    f"{b['articles']:,} rows ({b['phases']['topk']:.1f} s) and extrapolated linearly; "
+                    f"its peak memory is that of the sampled run."
+                )
+    lines += _table(
+        [
+            "corpus",
+            "articles",
+            "ours s",
+            "plain s",
+            "sparse_dot_topn s",
+            "naive s",
+            "ours / sdt",
+            "ours / naive",
+            "default / plain",
+            "peak ours",
+            "peak sdt",
+            "peak naive",
+        ],
+        rows,
+    )
+    if notes:
+        lines += ["\\* extrapolated:", "", *notes, ""]
+    if image:
+        lines += [f"![training time and memory]({image})", ""]
+    return lines
+
+
+def _queries_md(q: dict[str, Any] | None, image: str | None) -> list[str]:
+    if not q:
+        return []
+    lines = [
+        "## 2. Queries in process",
+        "",
+        "p50 / p95 / p99 of single calls. Lookup = `Recommender.related(id, 10)` (precomputed list); "
+        "its baseline computes the list on demand with sklearn `kneighbors` on the article's own row. "
+        "Free text = drafts of ~400 words: vectorising (`transform_one`), searching the inverted index "
+        "(`SearchIndex.query`, 50 candidates), and end to end (`related_to_text`, limit 10: vectorise, "
+        "search, LSA re-scoring, collapsing); its baseline is `NearestNeighbors(metric='cosine', "
+        "algorithm='brute').kneighbors` on the same vector.",
+        "",
+    ]
+    rows = []
+    for r in q["models"]:
+        rows.append(
+            [
+                r["corpus"],
+                f"{r['articles']:,}",
+                _pct(r["lookup"]),
+                _pct(r["baseline_lookup"], 1e3, "ms"),
+                f"{r['ratios']['lookup_speedup']}x",
+                _pct(r["vectorise"], 1e3, "ms"),
+                _pct(r["search"], 1e3, "ms"),
+                _pct(r["end_to_end"], 1e3, "ms"),
+                _pct(r["baseline_text"], 1e3, "ms"),
+                f"{r['ratios']['text_end_to_end_speedup']}x (search {r['ratios']['text_search_speedup']}x)",
+            ]
+        )
+    lines += _table(
+        [
+            "corpus",
+            "articles",
+            "lookup",
+            "sklearn, own row",
+            "lookup speed-up",
+            "vectorise",
+            "search",
+            "free text end to end",
+            "sklearn kneighbors",
+            "speed-up (p50)",
+        ],
+        rows,
+    )
+    counts = {(r["lookup"]["count"], r["end_to_end"]["count"], r["baseline_text"]["count"]) for r in q["models"]}
+    lines += [f"Queries per figure (lookup, free text, sklearn): {', '.join(str(c) for c in sorted(counts))}.", ""]
+    if image:
+        lines += [f"![latency against corpus size]({image})", ""]
+    return lines
+
+
+def _http_md(h: dict[str, Any] | None, image: str | None) -> list[str]:
+    if not h:
+        return []
+    if h.get("skipped"):
+        return ["## 3. HTTP", "", f"Skipped: {h['skipped']}", ""]
+    lines = [
+        "## 3. HTTP (wrk on 127.0.0.1, BBC model)",
+        "",
+        f"`recommender serve`, {h['seconds_per_run']} s per run after a warm-up; {h['wrk']}. "
+        f"GET related (`?limit=10`) and the widget fragment (3 items) rotate over {h['rotated_ids']} article ids; "
+        f"POST sends one {h['draft_words']}-word draft (limit 10). 32 connections = 2 wrk threads, 1 connection = "
+        "1 thread; wrk shares the cores with the server. The ratio is against `/healthz` of the same server and "
+        "connection count.",
+        "",
+    ]
+    rows = [
+        [
+            r["workers"],
+            r["endpoint"],
+            r["connections"],
+            f"{r['rps']:,.0f}",
+            r["rps_vs_healthz"],
+            f"{r['p50_us'] / 1e3:.2f}",
+            f"{r['p99_us'] / 1e3:.2f}",
+            r["server_cpu_us_per_request"],
+            r["non_2xx_or_errors"],
+        ]
+        for r in h["runs"]
+    ]
+    lines += _table(
+        ["workers", "endpoint", "conns", "req/s", "vs healthz", "p50 ms", "p99 ms", "server CPU us/req", "errors"], rows
+    )
+    if image:
+        lines += [f"![throughput per endpoint]({image})", ""]
+    return lines
+
+
+def _startup_md(s: dict[str, Any] | None) -> list[str]:
+    if not s:
+        return []
+    if s.get("skipped"):
+        return ["## 4. Cold start and memory", "", f"Skipped: {s['skipped']}", ""]
+    lines = [
+        f"## 4. Cold start and memory ({s['corpus']} model, {s['articles']:,} articles)",
+        "",
+        "Cold start: spawn of `recommender serve` (1 worker) to the first `/readyz` 200. Floor: the same "
+        "command on the 60-article demo model (Python, imports, framework).",
+        "",
+    ]
+    lines += _table(
+        ["", "runs (s)", "median (s)", "vs floor"],
+        [
+            [s["corpus"], s["cold_start_seconds"], s["cold_start_median"], s["cold_start_vs_floor"]],
+            ["demo model (floor)", s["floor_cold_start_seconds"], s["floor_cold_start_median"], 1.0],
+        ],
+    )
+    lines += [
+        "Memory from `/proc/PID/smaps_rollup` after related and free-text requests. RSS counts shared pages "
+        "(the memory-mapped arrays) in full in every worker; USS counts only private pages; PSS splits shared "
+        "pages between the processes mapping them, so PSS adds up to real memory: it is the honest measure.",
+        "",
+    ]
+    rows = []
+    single = s["one_worker"]["workers"][0]
+    rows.append(["1-worker server", _gb(single["rss"]), _gb(single["pss"]), _gb(single["uss"]), _gb(single["shared"])])
+    for n, w in enumerate(s["two_workers"]["workers"], 1):
+        rows.append([f"2 workers: worker {n}", _gb(w["rss"]), _gb(w["pss"]), _gb(w["uss"]), _gb(w["shared"])])
+    sup = s["two_workers"].get("supervisor")
+    if sup:
+        rows.append(["2 workers: supervisor", _gb(sup["rss"]), _gb(sup["pss"]), _gb(sup["uss"]), _gb(sup["shared"])])
+    lines += _table(["process", "RSS", "PSS", "USS", "shared"], rows)
+    mem = s.get("memory")
+    if mem:
+        lines += [
+            f"Memory added by the second worker (sum of the workers' PSS with 2 workers minus the 1-worker PSS, "
+            f"over the latter): **{mem['second_worker_added_pss_share']:.2f}**; second worker's USS over the first's "
+            f"RSS: {mem['second_worker_uss_vs_first_rss']:.2f}.",
+            "",
+        ]
+    return lines
+
+
+def _quality_md(q: dict[str, Any] | None) -> list[str]:
+    if not q:
+        return []
+    lines = ["## 5. Quality (`recommender evaluate`, default settings)", ""]
+    for e in q["corpora"]:
+        lines += [f"### {e['corpus']}", "", e["markdown"].strip(), ""]
+    for name, reason in q.get("skipped", {}).items():
+        lines += [f"- {name} skipped: {reason}", ""]
+    return lines
+
+
+# Plots ----------------------------------------------------------------------
+
+
+def plots(results: dict[str, Any], folder: Path, stem: str) -> dict[str, str]:
+    """Write the PNGs; returns kind -> file name (relative to ``folder``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    suites = results.get("suites", {})
+    written: dict[str, str] = {}
+    training = suites.get("training", {}).get("corpora", [])
+    if training:
+        t = sorted(training, key=lambda e: e["articles"])
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
+        for key, label, style in (
+            ("ours", "ours (default)", "o-"),
+            ("ours_plain", "ours (plain TF-IDF)", "o--"),
+            ("sdt", "sparse_dot_topn 2 threads", "s-"),
+            ("naive", "naive sklearn", "^-"),
+        ):
+            have = [e for e in t if e.get(key)]
+            if not have:
+                continue
+            a1.plot([e["articles"] for e in have], [e[key]["seconds"] for e in have], style, label=label)
+            a2.plot([e["articles"] for e in have], [e[key]["peak_pss_bytes"] / GB for e in have], style, label=label)
+        for ax, title, unit in ((a1, "training time", "seconds"), (a2, "peak memory (PSS)", "GB")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("articles")
+            ax.set_ylabel(unit)
+            ax.set_title(title)
+            ax.grid(True, which="both", alpha=0.3)
+        a1.legend(fontsize=8)
+        fig.tight_layout()
+        written["training"] = _save(fig, plt, folder, f"{stem}-training.png")
+    models = suites.get("queries", {}).get("models", [])
+    if models:
+        ms = sorted(models, key=lambda r: r["articles"])
+        n = [r["articles"] for r in ms]
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=90)
+        for key, label, style in (
+            ("lookup", "lookup by id", "o-"),
+            ("end_to_end", "free text, end to end", "s-"),
+            ("search", "free text, search only", "s--"),
+            ("baseline_text", "sklearn kneighbors (free text)", "^-"),
+        ):
+            ax.plot(n, [r[key]["p50_us"] / 1e3 for r in ms], style, label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("articles")
+        ax.set_ylabel("median latency (ms)")
+        ax.set_title("in-process query latency against corpus size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written["latency"] = _save(fig, plt, folder, f"{stem}-latency.png")
+    runs = [r for r in suites.get("http", {}).get("runs", []) if r["connections"] == 32]
+    if runs:
+        endpoints = list(dict.fromkeys(r["endpoint"] for r in runs))
+        workers = sorted({r["workers"] for r in runs})
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=90)
+        width = 0.8 / len(workers)
+        for j, w in enumerate(workers):
+            values = [next((r["rps"] for r in runs if (r["endpoint"], r["workers"]) == (e, w)), 0) for e in endpoints]
+            xs = [i + (j - (len(workers) - 1) / 2) * width for i in range(len(endpoints))]
+            ax.bar(xs, values, width, label=f"{w} worker(s)")
+            for x, v, e in zip(xs, values, endpoints, strict=True):
+                floor = next((r["rps"] for r in runs if (r["endpoint"], r["workers"]) == ("healthz", w)), 0)
+                if floor and e != "healthz":
+                    ax.text(x, v, f"{v / floor:.2f}x", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(endpoints)), endpoints)
+        ax.set_ylabel("requests/s (32 connections)")
+        ax.set_title("HTTP throughput per endpoint (ratio to /healthz)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        written["http"] = _save(fig, plt, folder, f"{stem}-http.png")
+    return written
+
+
+def _save(fig: Any, plt: Any, folder: Path, name: str) -> str:
+    fig.savefig(folder / name)
+    plt.close(fig)
+    return name
+
+
+def write_report(results: dict[str, Any], folder: Path, stem: str) -> list[Path]:
+    """Write ``<stem>.json``, ``<stem>.md`` and the PNGs into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    results["checks"] = checks(results)
+    images = plots(results, folder, stem)
+    json_path = folder / f"{stem}.json"
+    json_path.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    md_path = folder / f"{stem}.md"
+    md_path.write_text(markdown(results, images), encoding="utf-8")
+    return [json_path, md_path] + [folder / name for name in images.values()]
