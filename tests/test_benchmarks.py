@@ -1,0 +1,223 @@
+"""The benchmark scripts: the report builder on made-up results, the synthetic corpus, and a quick run.
+
+The quick run (``python -m benchmarks.run --quick``, BBC News only, short
+runs) is the CI smoke test of the scripts (issue 4, acceptance 5). It needs
+``../shared/corpora``: skipped without it, failed when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import checks, write_report
+from benchmarks.synthetic import SentencePool, drafts, sentences, synthetic_articles
+
+from .conftest import ROOT, shared_corpus
+
+RECORDS = [
+    {
+        "id": f"{label}-{n}",
+        "category": label,
+        "title": f"{label.title()} story number {n}",
+        "body": " ".join(
+            f"Sentence {s} of the {label} story {n} talks about {label} matters at some length here." for s in range(6)
+        ),
+    }
+    for label in ("sport", "science", "politics")
+    for n in range(5)
+]
+
+
+def _stats(p50: float) -> dict[str, float]:
+    return {"count": 100, "p50_us": p50, "p95_us": p50 * 1.5, "p99_us": p50 * 2, "mean_us": p50 * 1.1}
+
+
+def _job(seconds: float, peak: int, sampled: bool = False) -> dict:
+    return {"seconds": seconds, "peak_pss_bytes": peak, "sampled": sampled, "rows_timed": 10, "articles": 100}
+
+
+def fake_results() -> dict:
+    """Results shaped like benchmarks.run's, for a 20NG-like and an arXiv-like corpus."""
+    training = []
+    for name, n, ours in (("20ng", 18_846, 9.0), ("arxiv", 126_492, 200.0)):
+        training.append(
+            {
+                "corpus": name,
+                "articles": n,
+                "ours": _job(ours, 3 * 1024**3),
+                "ours_plain": _job(ours * 0.8, 2 * 1024**3),
+                "sdt": {**_job(ours * 1.2, 1024**3, sampled=name == "arxiv"), "phases": {"topk": 5.0}},
+                "naive": {**_job(ours * 3, 1024**3, sampled=name == "arxiv"), "phases": {"topk": 9.0}},
+                "ratios": {"ours_vs_sdt": 0.83, "ours_vs_naive": 0.33, "default_vs_plain": 1.25, "plain_vs_sdt": 0.67},
+            }
+        )
+    queries = [
+        {
+            "corpus": name,
+            "articles": n,
+            "lookup": _stats(20.0),
+            "lookup_describe": _stats(80.0),
+            "baseline_lookup": _stats(5000.0),
+            "vectorise": _stats(200.0),
+            "search": _stats(300.0 * scale),
+            "end_to_end": _stats(900.0 * scale),
+            "baseline_text": _stats(40_000.0 * scale),
+            "ratios": {"text_end_to_end_speedup": 44.4, "text_search_speedup": 133.3, "lookup_speedup": 250.0},
+        }
+        for name, n, scale in (("bbc", 2_225, 0.2), ("arxiv", 126_492, 4.0))
+    ]
+    runs = []
+    for workers in (1, 2):
+        for endpoint, rps in (("healthz", 8000.0), ("related", 7000.0), ("widget", 6000.0), ("post", 500.0)):
+            for connections in (32, 1):
+                runs.append(
+                    {
+                        "endpoint": endpoint,
+                        "workers": workers,
+                        "connections": connections,
+                        "rps": rps / (4 if connections == 1 else 1),
+                        "rps_vs_healthz": rps / 8000.0,
+                        "p50_us": 400 if connections == 1 else 4000,
+                        "p99_us": 900,
+                        "server_cpu_us_per_request": 150.0,
+                        "non_2xx_or_errors": 0,
+                    }
+                )
+    memory = {"rss": 300 * 1024**2, "pss": 200 * 1024**2, "uss": 100 * 1024**2, "shared": 200 * 1024**2}
+    startup = {
+        "corpus": "arxiv",
+        "articles": 126_492,
+        "cold_start_seconds": [2.1, 1.9, 2.0],
+        "cold_start_median": 2.0,
+        "floor_cold_start_seconds": [1.0, 1.0, 1.0],
+        "floor_cold_start_median": 1.0,
+        "cold_start_vs_floor": 2.0,
+        "one_worker": {"workers": [{"pid": 1, **memory}], "supervisor": None},
+        "two_workers": {"workers": [{"pid": 2, **memory}, {"pid": 3, **memory}], "supervisor": memory},
+        "memory": {
+            "second_worker_added_pss_share": 0.5,
+            "second_worker_uss_vs_first_rss": 0.33,
+            "second_worker_pss_vs_single_pss": 1.0,
+        },
+    }
+    return {
+        "mode": "full",
+        "date": "2026-03-01T00:00:00+00:00",
+        "load_start": [0.1, 0.1, 0.1],
+        "load_end": [0.2, 0.2, 0.2],
+        "seconds": 60.0,
+        "machine": {
+            "host": "test-host",
+            "cpu_model": "Test CPU",
+            "logical_cpus": 2,
+            "usable_cpus": 2,
+            "memory_bytes": 8 * 1024**3,
+            "kernel": "6.0",
+            "python": "3.11.0",
+            "libraries": {"numpy": "2.0"},
+            "wrk": "wrk 4.1.0",
+        },
+        "suites": {
+            "training": {"corpora": training, "skipped": {}, "k": 20},
+            "queries": {"models": queries, "limit": 10},
+            "http": {
+                "wrk": "wrk 4.1.0",
+                "seconds_per_run": 6,
+                "draft_words": 410,
+                "rotated_ids": 200,
+                "runs": runs,
+            },
+            "startup": startup,
+            "quality": {
+                "corpora": [{"corpus": "bbc", "markdown": "| method | P@10 |\n|---|---|\n| recommender | 0.95 |\n"}],
+                "skipped": {"20ng": "20newsgroups.jsonl.gz not found"},
+            },
+        },
+        "skipped": {},
+        "errors": {},
+    }
+
+
+def test_report_builder_writes_json_markdown_and_plots(tmp_path: Path) -> None:
+    written = write_report(fake_results(), tmp_path, "2026-03-01-test-host")
+    names = {p.name for p in written}
+    assert {"2026-03-01-test-host.json", "2026-03-01-test-host.md"} <= names
+    md = (tmp_path / "2026-03-01-test-host.md").read_text(encoding="utf-8")
+    assert md.startswith("# Benchmark report")
+    for heading in ("| CPU | Test CPU |", "## Acceptance figures", "## 1. Training", "## 2. Queries", "## 3. HTTP"):
+        assert heading in md
+    assert "## 4. Cold start and memory" in md and "## 5. Quality" in md
+    assert "extrapolated" in md  # the sampled arXiv baselines are said to be
+    assert "**NO**" not in md  # every made-up figure meets its requirement
+    data = json.loads((tmp_path / "2026-03-01-test-host.json").read_text(encoding="utf-8"))
+    assert all(c["pass"] for c in data["checks"])
+    pytest.importorskip("matplotlib")
+    for kind in ("training", "latency", "http"):
+        png = tmp_path / f"2026-03-01-test-host-{kind}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({png.name})" in md
+
+
+def test_checks_flag_a_missed_figure_and_an_unmeasured_one() -> None:
+    results = fake_results()
+    results["suites"]["training"]["corpora"][0]["ratios"]["ours_vs_sdt"] = 1.4
+    del results["suites"]["startup"]
+    by_name = {c["check"]: c for c in checks(results)}
+    assert by_name["train 20 Newsgroups: ours / sparse_dot_topn (2 threads)"]["pass"] is False
+    assert by_name["cold start to /readyz, arXiv 126k (s)"]["pass"] is None
+    assert by_name["cold start to /readyz, arXiv 126k (s)"]["measured"] == "not measured"
+
+
+def test_synthetic_corpus_is_deterministic_and_made_of_real_sentences() -> None:
+    pool = SentencePool.from_records(RECORDS)
+    first = list(synthetic_articles(pool, 20, seed=5))
+    assert first == list(synthetic_articles(pool, 20, seed=5))
+    assert first != list(synthetic_articles(pool, 20, seed=6))
+    known = {s for r in RECORDS for s in sentences(r["body"])}
+    for article in first:
+        assert article["title"] in {r["title"] for r in RECORDS}
+        parts = sentences(article["body"])
+        assert parts and all(s in known for s in parts)
+        # All of an article's sentences come from articles of one label.
+        assert len({s.split(" of the ")[1].split()[0] for s in parts}) == 1
+
+
+def test_drafts_have_about_400_words() -> None:
+    texts = drafts(RECORDS, 5, words=400)
+    assert len(texts) == 5
+    assert all(400 <= len(body.split()) < 460 for _, body in texts)
+
+
+@pytest.mark.corpora
+@pytest.mark.slow
+def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
+    shared_corpus("bbc-news.jsonl.gz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = next(tmp_path.glob("quick-*.md")).read_text(encoding="utf-8")
+    data = json.loads(next(tmp_path.glob("quick-*.json")).read_text(encoding="utf-8"))
+    assert data["errors"] == {}
+    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality"}
+    bbc = data["suites"]["training"]["corpora"][0]
+    assert bbc["corpus"] == "bbc" and bbc["articles"] > 2000
+    assert bbc["naive"]["seconds"] > 0 and bbc["ours"]["peak_pss_bytes"] > 0
+    assert data["suites"]["queries"]["models"][0]["lookup"]["count"] > 0
+    assert data["suites"]["quality"]["corpora"][0]["ours"]["P@10"] > 0.8
+    http = data["suites"]["http"]
+    assert http.get("skipped") or all(r["non_2xx_or_errors"] == 0 for r in http["runs"])
+    for heading in ("## 1. Training", "## 2. Queries", "## 3. HTTP", "## 4. Cold start", "## 5. Quality"):
+        assert heading in md
