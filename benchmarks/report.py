@@ -240,7 +240,7 @@ def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
                 e["corpus"],
                 f"{e['articles']:,}",
                 f"{e['ours']['seconds']:.1f}",
-                f"{e['ours_plain']['seconds']:.1f}",
+                f"{e['ours_plain']['seconds']:.1f}" if e["ours_plain"] else "not run",
                 _seconds(e["sdt"]),
                 _seconds(e["naive"]),
                 r["ours_vs_sdt"],

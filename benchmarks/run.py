@@ -1,6 +1,6 @@
 """Run the benchmark suites and write the report.
 
-    python -m benchmarks.run --full    # make bench: every suite, every corpus (about an hour on 2 cores)
+    python -m benchmarks.run --full    # make bench: every suite, every corpus (one to two hours on 2 cores)
     python -m benchmarks.run --quick   # make bench-quick / CI: BBC only, short runs (< 2 minutes)
 
 Writes ``benchmarks/results/<date>-<host>.json``, ``.md`` and ``-*.png``
