@@ -49,6 +49,8 @@ _ROW_GROUPS = 512
 _COLUMN_GROUPS = 128
 # Rare-term products are gathered this many at a time (a few MB: stays in cache).
 _PIECE = 1 << 17
+# Rows re-scored together (their dense scratch of vocabulary size stays in cache).
+_RESCORE_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ class _AllPairs:
         # where every term's documents reach a chunk start with one search.
         term_of = np.repeat(np.arange(postings.shape[0], dtype=np.int64), np.diff(postings.indptr))
         self.keys = term_of * n_rows + postings.indices
-        self.exact = sp.csr_matrix(matrix, dtype=np.float64)
+        self.matrix = matrix
         # Lower bound of the width-th best value each row has received from
         # earlier chunks' columns: later chunks only send values reaching it.
         self.column_cut = np.full(n_rows, -np.inf, dtype=np.float32)
@@ -266,6 +268,31 @@ class _AllPairs:
         for part in np.split(order, edges):
             self.pending[owner[part[0]]].append((targets[part], neighbours[part], values[part]))
 
+    def _rescore(self, start: int, candidates: np.ndarray) -> np.ndarray:
+        """Exact float64 cosine of rows start.. with their candidates (n x width).
+
+        A few rows at a time are spread into a dense scratch array; each
+        candidate's terms then look their partner's weights up there. Products
+        of float32 weights are exact in float64, and are summed in float64.
+        """
+        n, width = candidates.shape
+        matrix, n_cols = self.matrix, self.matrix.shape[1]
+        scores = np.empty((n, width))
+        scratch = np.zeros((_RESCORE_ROWS, n_cols), dtype=np.float32)
+        flat_scratch = scratch.ravel()
+        for lo in range(0, n, _RESCORE_ROWS):
+            hi = min(lo + _RESCORE_ROWS, n)
+            own = matrix[start + lo : start + hi]
+            own_rows = np.repeat(np.arange(hi - lo), np.diff(own.indptr))
+            scratch[own_rows, own.indices] = own.data
+            theirs = matrix[candidates[lo:hi].ravel()]
+            pair = np.repeat(np.arange(theirs.shape[0]), np.diff(theirs.indptr))
+            products = flat_scratch[(pair // width) * n_cols + theirs.indices].astype(np.float64)
+            products *= theirs.data
+            scores[lo:hi] = np.bincount(pair, products, minlength=theirs.shape[0]).reshape(hi - lo, width)
+            scratch[own_rows, own.indices] = 0.0
+        return scores
+
     def finish(self, chunk: int, row_cands: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Exact top k of a chunk's rows from its own and the earlier chunks' candidates."""
         start, stop = self.bounds[chunk]
@@ -284,10 +311,7 @@ class _AllPairs:
         valid = np.zeros((n, width), dtype=bool)
         candidates[rows[keep] - start, rank[keep]] = cands[keep]
         valid[rows[keep] - start, rank[keep]] = True
-        # Exact float64 scores for the candidates: row-wise products of sparse rows.
-        flat_rows = np.repeat(np.arange(start, stop), width)
-        exact = self.exact
-        exact_scores = np.asarray(exact[flat_rows].multiply(exact[candidates.ravel()]).sum(axis=1)).reshape(n, width)
+        exact_scores = self._rescore(start, candidates)
         exact_scores[~valid] = -np.inf
         if self.exclude_self:
             exact_scores[candidates == np.arange(start, stop)[:, None]] = -np.inf
