@@ -18,7 +18,7 @@ on which rows are computed); the report says so.
 Peak memory is sampled every 0.1 s over the process tree (sum of PSS over the
 process and its descendants, which counts pages shared by several worker
 processes once) and also taken from ``wait4``'s ``ru_maxrss`` (the largest
-single process).
+single process, which sampling cannot miss); the reported peak is the larger.
 
 Run one baseline by hand: ``python -m benchmarks.bench_training baseline
 --method sdt --corpus PATH --out DIR [--sample ROWS]``.
@@ -180,6 +180,8 @@ def run_measured(command: list[str], *, env: dict[str, str] | None = None, show_
 def _record(m: Measured) -> dict[str, Any]:
     return {
         "seconds": round(m.seconds, 3),
+        # Sampling can miss a short spike; wait4's ru_maxrss cannot, but sees one process only.
+        "peak_bytes": max(m.peak_pss_tree, m.max_rss_single),
         "peak_pss_bytes": m.peak_pss_tree,
         "peak_rss_tree_bytes": m.peak_rss_tree,
         "max_rss_single_bytes": m.max_rss_single,

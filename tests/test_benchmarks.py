@@ -39,7 +39,7 @@ def _stats(p50: float) -> dict[str, float]:
 
 
 def _job(seconds: float, peak: int, sampled: bool = False) -> dict:
-    return {"seconds": seconds, "peak_pss_bytes": peak, "sampled": sampled, "rows_timed": 10, "articles": 100}
+    return {"seconds": seconds, "peak_bytes": peak, "sampled": sampled, "rows_timed": 10, "articles": 100}
 
 
 def fake_results() -> dict:
@@ -214,7 +214,7 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
     assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality"}
     bbc = data["suites"]["training"]["corpora"][0]
     assert bbc["corpus"] == "bbc" and bbc["articles"] > 2000
-    assert bbc["naive"]["seconds"] > 0 and bbc["ours"]["peak_pss_bytes"] > 0
+    assert bbc["naive"]["seconds"] > 0 and bbc["ours"]["peak_bytes"] > 0
     assert data["suites"]["queries"]["models"][0]["lookup"]["count"] > 0
     assert data["suites"]["quality"]["corpora"][0]["ours"]["P@10"] > 0.8
     http = data["suites"]["http"]
