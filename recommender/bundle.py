@@ -294,7 +294,6 @@ class LoadedBundle:
     vectorizer: Any
     arrays: dict[str, np.ndarray]
     ids: list[str]
-    metadata: np.ndarray
 
     def json_file(self, name: str) -> Any:
         """A JSON side file of the bundle (listed and verified in the manifest)."""
@@ -318,16 +317,11 @@ def load_bundle(models_dir: str | os.PathLike[str], version: str = CURRENT, *, m
     try:
         vectorizer = joblib.load(folder / "vectorizer.joblib")
         ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
-        metadata = (
-            np.memmap(folder / "metadata.jsonl", dtype=np.uint8, mode="r")
-            if (folder / "metadata.jsonl").stat().st_size
-            else np.zeros(0, dtype=np.uint8)
-        )
     except Exception as exc:
         raise BundleError(f"{folder}: cannot load bundle: {exc}") from None
     if len(ids) != manifest.get("articles"):
         raise BundleError(f"{folder / 'ids.txt'}: holds {len(ids)} ids, manifest says {manifest.get('articles')}")
-    return LoadedBundle(folder, manifest, vectorizer, arrays, ids, metadata)
+    return LoadedBundle(folder, manifest, vectorizer, arrays, ids)
 
 
 def iter_files(folder: Path) -> Iterable[Path]:

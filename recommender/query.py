@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,14 +85,14 @@ class Contribution:
     contribution: float
 
 
-@dataclass(frozen=True, slots=True)
-class RelatedItem:
+class RelatedItem(NamedTuple):
     """One related article: its row in the bundle, its id and its score.
 
     ``why`` (when asked for) lists the shared terms that contributed most to
     the lexical score; ``fallback`` marks an item that did not clear the
     minimum similarity and was added only because the caller asked to fill
-    the list.
+    the list. (A named tuple: lists are built per request, and it is the
+    cheapest immutable record to make.)
     """
 
     index: int

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,7 +56,9 @@ class Recommender:
         self.ids = bundle.ids
         self.index_of = {article_id: i for i, article_id in enumerate(self.ids)}
         self.vectorizer = bundle.vectorizer
-        arrays = bundle.arrays
+        # Plain ndarray views of the memory maps: indexing an np.memmap pays
+        # for a subclass object on every access, which shows on the hot path.
+        arrays = {name: np.asarray(value).view(np.ndarray) for name, value in bundle.arrays.items()}
         self.neighbors = arrays["neighbors"]
         self.neighbor_scores = arrays["neighbor_scores"]
         self.tie_key = arrays["tie_key"]
@@ -79,12 +83,14 @@ class Recommender:
             arrays.get("lsa_vectors", np.zeros((n_docs, 0), np.float32)),
             float(params.get("semantic_weight", 0.0)),
         )
-        self._meta_offsets = arrays["meta_offsets"]
+        self._meta_offsets: list[int] = arrays["meta_offsets"].tolist()
+        self._meta = _map_file(bundle.folder / "metadata.jsonl")
         self._section_codes = arrays.get("section_codes")
         self._published = arrays.get("published")
         self.sections: list[str] = bundle.json_file("sections.json") or []
         self._tags: dict[str, list[int]] = bundle.json_file("tags.json") or {}
         self.dup_group = arrays["dup_group"]
+        self._group_of: list[int] = self.dup_group.tolist()
 
     @classmethod
     def load(cls, models_dir: str | os.PathLike[str] | None = None, version: str = CURRENT) -> Recommender:
@@ -98,8 +104,8 @@ class Recommender:
 
     def metadata_bytes(self, index: int) -> bytes:
         """The stored JSON object of one article, as bytes."""
-        start, stop = self._meta_offsets[index], self._meta_offsets[index + 1]
-        return bytes(self.bundle.metadata[start:stop]).rstrip(b"\n")
+        # Each stored line ends with a newline, left out here.
+        return self._meta[self._meta_offsets[index] : self._meta_offsets[index + 1] - 1]
 
     def metadata(self, index: int) -> dict[str, Any]:
         """The stored metadata of the article in row ``index``."""
@@ -317,6 +323,14 @@ class Recommender:
         return allowed
 
 
+def _map_file(path: Path) -> mmap.mmap | bytes:
+    """The file memory-mapped read-only (shared by every process that maps it)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
 class _Picker:
     """Builds one list: keeps at most one article per near-duplicate group."""
 
@@ -325,19 +339,21 @@ class _Picker:
         self.limit = limit
         self.items: list[RelatedItem] = []
         self.groups: set[int] = set()
+        self._group_of = rec._group_of
+        self._ids = rec.ids
         if source is not None:
-            self.groups.add(int(rec.dup_group[source]))
+            self.groups.add(self._group_of[source])
         self.collapsed = 0
 
     def offer(self, index: int, score: float, fallback: bool = False) -> bool:
         """Add a candidate unless it duplicates one already taken; True when full."""
-        group = int(self.rec.dup_group[index])
+        group = self._group_of[index]
         if group in self.groups:
             if not fallback:
                 self.collapsed += 1
             return False
         self.groups.add(group)
-        self.items.append(RelatedItem(index, self.rec.ids[index], score, fallback=fallback))
+        self.items.append(RelatedItem(index, self._ids[index], score, None, fallback))
         return len(self.items) >= self.limit
 
     def result(self, source_id: str | None) -> RelatedResult:

@@ -246,9 +246,9 @@ def test_unknown_article_is_404(server: Server) -> None:
 @pytest.mark.parametrize(
     ("query", "detail"),
     [
-        ("limit=0", "limit: Input should be greater than or equal to 1, got '0'"),
-        ("limit=abc", "limit: Input should be a valid integer, unable to parse string as an integer, got 'abc'"),
-        ("limit=51", "limit: Input should be less than or equal to 50, got '51'"),
+        ("limit=0", "limit must be an integer in [1, 50], got 0"),
+        ("limit=abc", "limit must be an integer in [1, 50], got 'abc'"),
+        ("limit=51", "limit must be an integer in [1, 50], got 51"),
         ("published_after=notadate", "published_after must be an ISO 8601 date or datetime, got 'notadate'"),
         ("published_before=31/12/2026", "published_before must be an ISO 8601 date or datetime, got '31/12/2026'"),
     ],

@@ -170,10 +170,6 @@ def check_fragment(response: Any) -> None:
         assert isinstance(response.json()["detail"], str)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: GET /v1/articles/{id}/related.html documents its 404/422/503 JSON errors as text/html",
-)
 def test_fragment_errors_are_documented_as_json(schema: Any) -> None:
     responses = schema.raw_schema["paths"]["/v1/articles/{article_id}/related.html"]["get"]["responses"]
     for status in ("404", "422", "503"):

@@ -19,23 +19,23 @@ def related_json(rec: Recommender, result: RelatedResult) -> bytes:
     appended, so no article is parsed or re-serialised on this path.
     """
     parts = [
-        b'{"model_version":',
-        json.dumps(result.model_version).encode(),
+        b'{"model_version":"',
+        result.model_version.encode(),
+        b'"',
         b',"id":',
         json.dumps(result.source_id).encode(),
         b',"collapsed":',
         str(result.collapsed).encode(),
         b',"items":[',
     ]
-    for n, item in enumerate(result.items):
-        if n:
-            parts.append(b",")
-        stored = rec.metadata_bytes(item.index)
-        parts += [stored[:-1], b',"score":', repr(round(item.score, 6)).encode()]
-        extra = item.extra()
-        if extra:
-            parts += [b",", json.dumps(extra, ensure_ascii=False, separators=(",", ":")).encode()[1:-1]]
-        parts.append(b"}")
+    metadata = rec.metadata_bytes
+    items = []
+    for item in result.items:
+        body = metadata(item.index)[:-1] + b',"score":' + str(round(item.score, 6)).encode()
+        if item.why is not None or item.fallback:
+            body += b"," + json.dumps(item.extra(), ensure_ascii=False, separators=(",", ":")).encode()[1:-1]
+        items.append(body + b"}")
+    parts.append(b",".join(items))
     parts.append(b"]}")
     return b"".join(parts)
 

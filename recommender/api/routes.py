@@ -1,7 +1,6 @@
 """Routes: each parses input, calls the library once, and shapes the response."""
 
-# No "from __future__ import annotations": FastAPI reads these annotations at run time,
-# and LimitQuery is local to build_router.
+# No "from __future__ import annotations": FastAPI reads these annotations at run time.
 
 import asyncio
 import hmac
@@ -10,14 +9,16 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from ..errors import BundleError
 from ..recommend import Filters, Recommender
+from .cache import ResponseCache
 from .metrics import Metrics
 from .pages import demo_page
+from .params import openapi_parameters, parse_list_query
 from .render import related_html, related_json
 from .schemas import Article, Error, Health, ModelSummary, RelatedRequest, RelatedResponse
 from .settings import Settings
@@ -27,6 +28,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error, "description": "unknown article"},
     422: {"model": Error, "description": "a parameter breaks its rule"},
     503: {"model": Error, "description": "no model loaded"},
+}
+# The HTML route's errors are JSON like every other route's; with "model" they
+# would be documented under the route's own media type (text/html).
+_JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for code, spec in _ERRORS.items()
 }
 NO_MODEL = "no model loaded: train one with 'recommender train' and reload the service"
 
@@ -45,15 +55,8 @@ def build_router(
     """All routes of the service, bound to one settings object and model holder."""
     router = APIRouter()
     cache_control = f"public, max-age={settings.cache_max_age}"
+    responses = ResponseCache(settings.response_cache_size)
     widget_js = resources.files("recommender").joinpath("static/widget.js").read_bytes()
-    LimitQuery = Annotated[
-        int | None,
-        Query(
-            ge=1,
-            le=settings.max_limit,
-            description=f"items (1..{settings.max_limit}, default {settings.default_limit})",
-        ),
-    ]
 
     def model() -> Recommender:
         rec = holder.current
@@ -61,12 +64,24 @@ def build_router(
             raise HTTPException(503, NO_MODEL)
         return rec
 
-    def cached(request: Request, rec: Recommender) -> tuple[str, Response | None]:
-        url = request.url.path.encode() + b"?" + request.url.query.encode()
-        etag = f'"{rec.version}-{zlib.crc32(url):08x}"'
-        if _etag_matches(request.headers.get("if-none-match"), etag):
-            return etag, Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
-        return etag, None
+    def cached(
+        request: Request, rec: Recommender, media_type: str = "application/json"
+    ) -> tuple[str, Any, Response | None]:
+        """The request's ETag and cache key, and a ready answer (304 or a cached body) if there is one."""
+        scope = request.scope
+        path, query = scope["path"], scope["query_string"]
+        etag = f'"{rec.version}-{zlib.crc32(path.encode() + b"?" + query):08x}"'
+        match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                match = value.decode("latin-1")
+        if match and _etag_matches(match, etag):
+            return etag, None, Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+        key = (rec.version, path, query)
+        body = responses.get(key)
+        if body is not None:
+            return etag, key, Response(body, media_type=media_type, headers=headers(etag))
+        return etag, key, None
 
     def headers(etag: str) -> dict[str, str]:
         return {"ETag": etag, "Cache-Control": cache_control}
@@ -86,28 +101,29 @@ def build_router(
             published_before=published_before,
         )
 
+    list_params = openapi_parameters(max_limit=settings.max_limit, default_limit=settings.default_limit)
+    fragment_params = openapi_parameters(max_limit=settings.max_limit, default_limit=3, dates=False, flags=False)
+
     @router.get(
         "/v1/articles/{article_id:path}/related.html",
         response_class=HTMLResponse,
-        responses=_ERRORS,
+        responses=_JSON_ERRORS,
         tags=["widget"],
         summary="The related box as an HTML fragment",
+        openapi_extra={"parameters": fragment_params},
     )
-    async def related_fragment(
-        request: Request,
-        article_id: str,
-        limit: LimitQuery = None,
-        section: str | None = None,
-        tag: Annotated[list[str], Query()] = [],
-        exclude: Annotated[list[str], Query()] = [],
-    ) -> Response:
+    async def related_fragment(request: Request) -> Response:
         rec = model()
-        etag, not_modified = cached(request, rec)
-        if not_modified:
-            return not_modified
-        result = rec.related(article_id, limit or 3, filters(section, tag, exclude, None, None))
-        body = related_html(rec.describe(result.items))
-        return HTMLResponse(body, headers=headers(etag))
+        etag, key, ready = cached(request, rec, "text/html; charset=utf-8")
+        if ready:
+            return ready
+        query = parse_list_query(
+            request.scope["query_string"], default_limit=3, max_limit=settings.max_limit, dates=False
+        )
+        result = rec.related(request.path_params["article_id"], query.limit, query.filters)
+        body = related_html(rec.describe(result.items)).encode()
+        responses.put(key, body)
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers(etag))
 
     @router.get(
         "/v1/articles/{article_id:path}/related",
@@ -115,33 +131,29 @@ def build_router(
         responses=_ERRORS,
         tags=["related"],
         summary="Related articles of a corpus article",
+        openapi_extra={"parameters": list_params},
     )
-    async def related(
-        request: Request,
-        article_id: str,
-        limit: LimitQuery = None,
-        section: str | None = None,
-        tag: Annotated[list[str], Query()] = [],
-        exclude: Annotated[list[str], Query()] = [],
-        published_after: str | None = None,
-        published_before: str | None = None,
-        explain: Annotated[bool, Query(description="add `why`: the shared terms behind each score")] = False,
-        fallback: Annotated[
-            bool, Query(description="fill a short list with the newest articles of the section, flagged")
-        ] = False,
-    ) -> Response:
+    async def related(request: Request) -> Response:
+        # Parameters are read by parse_list_query (documented through
+        # openapi_extra): FastAPI's per-parameter validation would cost more
+        # than the lookup itself on this, the hottest route.
         rec = model()
-        etag, not_modified = cached(request, rec)
-        if not_modified:
-            return not_modified
-        result = rec.related(
-            article_id,
-            limit or settings.default_limit,
-            filters(section, tag, exclude, published_after, published_before),
-            explain=explain,
-            fallback=fallback,
+        etag, key, ready = cached(request, rec)
+        if ready:
+            return ready
+        query = parse_list_query(
+            request.scope["query_string"], default_limit=settings.default_limit, max_limit=settings.max_limit
         )
-        return Response(related_json(rec, result), media_type="application/json", headers=headers(etag))
+        result = rec.related(
+            request.path_params["article_id"],
+            query.limit,
+            query.filters,
+            explain=query.explain,
+            fallback=query.fallback,
+        )
+        body = related_json(rec, result)
+        responses.put(key, body)
+        return Response(body, media_type="application/json", headers=headers(etag))
 
     @router.post(
         "/v1/related",
@@ -179,9 +191,9 @@ def build_router(
     )
     async def article(request: Request, article_id: str) -> Response:
         rec = model()
-        etag, not_modified = cached(request, rec)
-        if not_modified:
-            return not_modified
+        etag, _, ready = cached(request, rec)
+        if ready:
+            return ready
         body = rec.metadata_bytes(rec.index_for(article_id))
         return Response(body, media_type="application/json", headers=headers(etag))
 

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     cache_max_age: int = Field(300, ge=0)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    response_cache_size: int = Field(4096, ge=0, le=1_000_000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
