@@ -6,6 +6,11 @@ but, repeated across the corpus, pull unrelated articles together and fill
 excerpts. They are found at training time by counting in how many articles
 each segment occurs once digits, month and weekday names are masked, then
 removed from the text before vectorising and from derived excerpts.
+
+Segmenting every article costs several microseconds per sentence in Python,
+so on large corpora the segments are counted on an evenly spaced sample of
+3,000 articles, and only articles that contain a found segment's fixed words
+are segmented again to strip it.
 """
 
 from __future__ import annotations
@@ -15,24 +20,44 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-_SPLIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-_MASK = re.compile(
-    r"\d+|\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
-    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon(?:day)?|tue(?:sday)?|wed(?:nesday)?|thu(?:rsday)?|"
-    r"fri(?:day)?|sat(?:urday)?|sun(?:day)?)\b"
-)
-_SPACE = re.compile(r"\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+# Runs of (already translated) digits, and month or weekday names.
+_MASK = re.compile(r"#+|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b")
+_DIGITS = str.maketrans("0123456789", "##########")
+_ANCHOR_SPLIT = re.compile(r"#+")
 MIN_CHARS = 8
+MAX_CHARS = 300
+SAMPLE = 3000
 
 
 def segments(text: str) -> list[str]:
     """Lines of ``text``, long lines split further into sentences."""
-    return [s.strip() for s in _SPLIT.split(text) if s and s.strip()]
+    out = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        out.extend(s for s in (_SENTENCE.split(line) if len(line) > 80 else [line]) if s)
+    return out
 
 
 def signature(segment: str) -> str:
     """A segment with case, digits, months, weekdays and spacing folded away."""
-    return _SPACE.sub(" ", _MASK.sub("#", segment.lower())).strip()
+    return " ".join(_MASK.sub("#", segment.lower().translate(_DIGITS)).split())
+
+
+def _signatures(text: str) -> set[str]:
+    return {signature(s) for s in segments(text) if MIN_CHARS <= len(s) <= MAX_CHARS}
+
+
+def _wordy(sig: str) -> bool:
+    """At least MIN_CHARS letters: rules of dashes and bare numbers are not boilerplate."""
+    return sum(c.isalpha() for c in sig) >= MIN_CHARS
+
+
+def _anchor(sig: str) -> str:
+    """The longest run of fixed words in a signature, for a cheap substring test."""
+    return max((part.strip() for part in _ANCHOR_SPLIT.split(sig)), key=len)
 
 
 def find_boilerplate(texts: Sequence[str], *, min_share: float = 0.01, min_docs: int = 5) -> list[str]:
@@ -40,14 +65,25 @@ def find_boilerplate(texts: Sequence[str], *, min_share: float = 0.01, min_docs:
 
     Sorted by how many articles hold them, most first.
     """
-    threshold = max(min_docs, math.ceil(min_share * len(texts)))
-    if len(texts) < threshold:
+    n = len(texts)
+    threshold = max(min_docs, math.ceil(min_share * n))
+    if n < threshold:
         return []
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update({signature(s) for s in segments(text) if len(s) >= MIN_CHARS})
-    found = [(n, sig) for sig, n in counts.items() if n >= threshold and len(sig.replace("#", "")) >= MIN_CHARS]
-    return [sig for n, sig in sorted(found, key=lambda p: (-p[0], p[1]))]
+    step = max(1, n // SAMPLE)
+    sample = texts[::step]
+    # On a sample the threshold scales with its size; an evenly spaced sample
+    # of 3,000 articles sees a 1 % segment about 30 times (sd ~5).
+    sample_threshold = max(2, math.ceil(threshold * len(sample) / n))
+    seen: Counter[str] = Counter()
+    for text in sample:
+        seen.update(_signatures(text))
+    found = [(count, sig) for sig, count in seen.items() if count >= sample_threshold and _wordy(sig)]
+    return [sig for _, sig in sorted(found, key=lambda p: (-p[0], p[1]))]
+
+
+def _anchor_pattern(signatures: Iterable[str]) -> re.Pattern[str]:
+    anchors = sorted({_anchor(s) for s in signatures}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(a) for a in anchors if a))
 
 
 def strip_boilerplate(text: str, signatures: Iterable[str] | set[str]) -> str:
@@ -60,3 +96,16 @@ def strip_boilerplate(text: str, signatures: Iterable[str] | set[str]) -> str:
         parts = [s for s in segments(line) if signature(s) not in known]
         kept_lines.append(" ".join(parts))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept_lines)).strip()
+
+
+class Stripper:
+    """Strips a fixed set of signatures, skipping texts that hold none of their fixed words."""
+
+    def __init__(self, signatures: Sequence[str]) -> None:
+        self.known = set(signatures)
+        self.pattern = _anchor_pattern(self.known) if self.known else None
+
+    def __call__(self, text: str) -> str:
+        if self.pattern is None or not text or not self.pattern.search(text.lower()):
+            return text
+        return strip_boilerplate(text, self.known)

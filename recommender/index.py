@@ -51,6 +51,9 @@ _COLUMN_GROUPS = 128
 _PIECE = 1 << 17
 # Rows re-scored together (their dense scratch of vocabulary size stays in cache).
 _RESCORE_ROWS = 16
+# A chunk's pile of candidates from earlier blocks is cut back to the best
+# `width` per row when it holds more than this many times that.
+_COMPACT = 4
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ class _AllPairs:
         # earlier chunks' columns: later chunks only send values reaching it.
         self.column_cut = np.full(n_rows, -np.inf, dtype=np.float32)
         self.pending: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in self.bounds]
+        self.pending_size = [0] * len(self.bounds)
         self.chunk_of = np.repeat(np.arange(len(self.bounds)), [b - a for a, b in self.bounds])
 
     def _add_rare(self, block: np.ndarray, start: int, stop: int) -> None:
@@ -254,19 +258,42 @@ class _AllPairs:
         cut = np.maximum(self.column_cut[stop:], _cut(later, self.width, 0, _COLUMN_GROUPS))
         np.maximum(self.column_cut[stop:], cut, out=self.column_cut[stop:])
         r, c = _nonzero(later >= cut)
-        return row_cands, (c + stop, r + start, later[r, c])
+        return row_cands, ((c + stop).astype(np.int32), (r + start).astype(np.int32), later[r, c])
 
     def deliver(self, col_cands: tuple[np.ndarray, ...]) -> None:
-        """File a block's column candidates under the chunk that owns each row (main thread only)."""
+        """File a block's column candidates under the chunk that owns each row (main thread only).
+
+        A chunk's pile is cut back to the best ``width`` per row whenever it
+        outgrows a few times that; the width-th best kept value then raises
+        the row's column cut, so later blocks send far fewer candidates.
+        """
         if not col_cands:
             return
         targets, neighbours, values = col_cands
         owner = self.chunk_of[targets]
         order = np.argsort(owner, kind="stable")
-        owners = owner[order]
-        edges = np.flatnonzero(np.diff(owners)) + 1
+        edges = np.flatnonzero(np.diff(owner[order])) + 1
         for part in np.split(order, edges):
-            self.pending[owner[part[0]]].append((targets[part], neighbours[part], values[part]))
+            chunk = int(owner[part[0]])
+            self.pending[chunk].append((targets[part], neighbours[part], values[part]))
+            self.pending_size[chunk] += part.size
+            start, stop = self.bounds[chunk]
+            if self.pending_size[chunk] > _COMPACT * self.width * (stop - start):
+                rows, cands, approx, rank = self._best(self.pending[chunk], start, stop)
+                self.pending[chunk], self.pending_size[chunk] = [(rows, cands, approx)], rows.size
+                full = rank == self.width - 1
+                np.maximum.at(self.column_cut, rows[full], approx[full])
+
+    def _best(self, parts: list[tuple[np.ndarray, ...]], start: int, stop: int) -> tuple[np.ndarray, ...]:
+        """The best ``width`` (row, candidate, value) per row of start:stop, sorted, with ranks."""
+        rows, cands, approx = (np.concatenate(p) for p in zip(*parts, strict=True))
+        # One float64 key sorts by row, then by value descending (values lie in [-1, 2)).
+        order = np.argsort((rows - start) * 4.0 - np.clip(approx, -1.0, 2.0))
+        rows, cands, approx = rows[order], cands[order], approx[order]
+        first = np.searchsorted(rows, np.arange(start, stop))
+        rank = np.arange(rows.size) - first[rows - start]
+        keep = rank < self.width
+        return rows[keep], cands[keep], approx[keep], rank[keep]
 
     def _rescore(self, start: int, candidates: np.ndarray) -> np.ndarray:
         """Exact float64 cosine of rows start.. with their candidates (n x width).
@@ -296,21 +323,13 @@ class _AllPairs:
     def finish(self, chunk: int, row_cands: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Exact top k of a chunk's rows from its own and the earlier chunks' candidates."""
         start, stop = self.bounds[chunk]
-        parts = [row_cands, *self.pending[chunk]]
+        rows, cands, _, rank = self._best([row_cands, *self.pending[chunk]], start, stop)
         self.pending[chunk] = []
-        rows, cands, approx = (np.concatenate(p) for p in zip(*parts, strict=True))
-        # Keep the best `width` per row by float32 value.
-        # One float64 key sorts by row, then by value descending (values lie in [-1, 2)).
-        order = np.argsort((rows - start) * 4.0 - np.clip(approx, -1.0, 2.0))
-        rows, cands = rows[order], cands[order]
-        first = np.searchsorted(rows, np.arange(start, stop))
-        rank = np.arange(rows.size) - first[rows - start]
-        keep = rank < self.width
         n, width = stop - start, self.width
         candidates = np.repeat(np.arange(start, stop)[:, None], width, axis=1)
         valid = np.zeros((n, width), dtype=bool)
-        candidates[rows[keep] - start, rank[keep]] = cands[keep]
-        valid[rows[keep] - start, rank[keep]] = True
+        candidates[rows - start, rank] = cands
+        valid[rows - start, rank] = True
         exact_scores = self._rescore(start, candidates)
         exact_scores[~valid] = -np.inf
         if self.exclude_self:

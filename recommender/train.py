@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .boilerplate import find_boilerplate, strip_boilerplate
+from .boilerplate import Stripper, find_boilerplate
 from .bundle import BundleContents, write_bundle
 from .corpus import EXCERPT_CHARS, Article, Problem, read_corpus
 from .errors import InvalidInputError
@@ -155,15 +155,15 @@ def remove_boilerplate(articles: Sequence[Article]) -> tuple[list[Article], list
     found = find_boilerplate([a.body for a in articles])
     if not found:
         return list(articles), []
-    known = set(found)
+    strip = Stripper(found)
     cleaned = []
     for a in articles:
-        body = strip_boilerplate(a.body, known)
+        body = strip(a.body)
         if body == a.body:
             cleaned.append(a)
             continue
         derived = a.excerpt == make_excerpt(a.body or a.title, EXCERPT_CHARS)
-        excerpt = make_excerpt(body or a.title, EXCERPT_CHARS) if derived else strip_boilerplate(a.excerpt or "", known)
+        excerpt = make_excerpt(body or a.title, EXCERPT_CHARS) if derived else strip(a.excerpt or "")
         cleaned.append(dataclasses.replace(a, body=body, excerpt=excerpt or None))
     return cleaned, found
 

@@ -80,8 +80,15 @@ def test_validation_and_not_fitted_errors() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(text=st.lists(st.sampled_from(["a", "bc", "XYZ", " ", "é", "ü19", ".", ",", "'", "-", "_", "\n", "the ", "and ", "über ", "naïve "]), max_size=60).map("".join),
-       ngram_max=st.integers(1, 3))
+@given(
+    text=st.lists(
+        st.sampled_from(
+            ["a", "bc", "XYZ", " ", "é", "ü19", ".", ",", "'", "-", "_", "\n", "the ", "and ", "über ", "naïve "]
+        ),
+        max_size=60,
+    ).map("".join),
+    ngram_max=st.integers(1, 3),
+)
 def test_lean_analyzer_matches_scikit_learn(text: str, ngram_max: int) -> None:
     model = TfidfModel(min_df=1, max_df=1.0, ngram_range=(1, ngram_max)).fit(TITLES, BODIES)
     lean = model.build_analyzer()

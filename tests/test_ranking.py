@@ -162,3 +162,27 @@ def test_demo_corpus_is_well_formed() -> None:
     assert len(articles) >= 60
     assert len({a.section for a in articles}) >= 6
     assert all(a.url and a.image and a.published_at and a.tags and a.excerpt for a in articles)
+
+
+def test_boilerplate_is_found_on_a_sample_of_a_large_corpus() -> None:
+    import random
+
+    from recommender.boilerplate import Stripper, find_boilerplate
+
+    rng = random.Random(3)
+    words = ["harbour", "council", "festival", "railway", "orchard", "museum", "ferry", "market", "quarry", "bridge"]
+    texts = []
+    for i in range(9000):
+        lines = [" ".join(rng.choice(words) for _ in range(12)).capitalize() + "."]
+        if rng.random() < 0.05:  # about 5 % of articles: a template line
+            lines.append(f"Updated on {i % 28 + 1} March {2000 + i % 20} by the night desk.")
+        if rng.random() < 0.003:  # below the 1 % threshold
+            lines.append("Corrections appear at the foot of this page.")
+        texts.append("\n\n".join(lines))
+    found = find_boilerplate(texts)
+    assert found == ["updated on # # # by the night desk."]
+    strip = Stripper(found)
+    with_template = next(t for t in texts if "night desk" in t)
+    assert "night desk" not in strip(with_template) and strip(with_template) == with_template.split("\n")[0]
+    without = next(t for t in texts if "night desk" not in t)
+    assert strip(without) == without

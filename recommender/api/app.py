@@ -110,6 +110,12 @@ def _version() -> str:
 def _describe_validation(exc: RequestValidationError) -> str:
     messages = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            # loc is ("body", <character position>): not a field name.
+            position = error.get("loc", ("body", "?"))[-1]
+            reason = (error.get("ctx") or {}).get("error", "invalid JSON")
+            messages.append(f"request body is not valid JSON: JSON decode error at character {position}: {reason}")
+            continue
         loc = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body", "header")]
         name = ".".join(loc) or "body"
         message = f"{name}: {error.get('msg', 'invalid value')}"

@@ -20,6 +20,22 @@ async def _reply(send: Any, status: int, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# A refused body is still read (and dropped) up to this many times the limit,
+# so that a client still sending gets the answer instead of a broken pipe.
+DRAIN_FACTOR = 16
+
+
+async def _drain(receive: Any, budget: int) -> None:
+    """Read and drop the rest of a request body, at most ``budget`` bytes."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class _TooLarge(HTTPException):
     """Raised from ``receive``: an HTTPException, so FastAPI's body parsing re-raises it
     (any other exception there becomes a 400 "error parsing the body")."""
@@ -48,10 +64,13 @@ class BodyGuard:
                 await _reply(send, 400, "Content-Length must be an integer")
                 return
             if declared > self.max_bytes:
+                if declared <= DRAIN_FACTOR * self.max_bytes:
+                    await _drain(receive, declared)
                 await _reply(send, 413, f"request body must be at most {self.max_bytes} bytes, got {declared}")
                 return
         if declared_body(headers) and not _is_json(headers.get(b"content-type", b"")):
             ctype = headers.get(b"content-type", b"").decode("latin-1") or "none"
+            await _drain(receive, DRAIN_FACTOR * self.max_bytes)
             await _reply(send, 415, f"request body must be application/json, got {ctype}")
             return
         received = 0
@@ -63,6 +82,8 @@ class BodyGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    if message.get("more_body", False):
+                        await _drain(receive, DRAIN_FACTOR * self.max_bytes)
                     raise _TooLarge(413, f"request body must be at most {self.max_bytes} bytes")
             return message
 
