@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-df",
         type=_int_in("--min-df", 1, 1_000_000),
-        default=2,
-        help="ignore terms in fewer articles than this (default 2)",
+        default=3,
+        help="ignore terms in fewer articles than this (default 3; at most one article in ten)",
     )
     p.add_argument(
         "--max-df",

@@ -392,18 +392,27 @@ class SearchIndex:
 
     def scores(self, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Cosine of the query with every document (dense float64, length N)."""
-        indptr = self.postings.indptr
-        starts, stops = indptr[columns], indptr[columns + 1]
-        lengths = stops - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(self.n_documents, dtype=np.float64)
-        # Gather every touched posting in one vectorised step.
-        offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        positions = np.arange(total) + offsets
-        docs = self.postings.indices[positions]
-        contrib = self.postings.data[positions] * np.repeat(weights.astype(np.float64), lengths)
-        return np.bincount(docs, contrib, minlength=self.n_documents)
+        postings = self.postings
+        begin = postings.indptr[columns]
+        size = postings.indptr[columns + 1] - begin
+        keep = size > 0
+        begin, size, weights = begin[keep], size[keep], weights[keep]
+        out = np.zeros((1, self.n_documents))
+        if size.size == 0:
+            return out[0]
+        # Positions of every touched posting: runs begin..begin+size, built by
+        # a cumulative sum of ones with a jump at each run start (two cheap
+        # passes instead of repeat + arange + add in int64).
+        positions = np.ones(int(size.sum()), dtype=postings.indptr.dtype)
+        positions[0] = begin[0]
+        positions[np.cumsum(size[:-1])] = begin[1:] - (begin[:-1] + size[:-1] - 1)
+        np.cumsum(positions, out=positions)
+        docs = postings.indices.take(positions)
+        # float32 weight x float32 weight is exact in float64; summed in float64.
+        contrib = np.multiply(postings.data.take(positions), np.repeat(weights.astype(np.float64), size))
+        indptr = np.array([0, docs.size], dtype=docs.dtype)
+        _add_sparse_into(out, indptr, docs, contrib)
+        return out[0]
 
     def query(
         self,
@@ -414,22 +423,29 @@ class SearchIndex:
         min_similarity: float = 0.0,
         exclude: np.ndarray | None = None,
         allowed: np.ndarray | None = None,
+        scores: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top k (document indices, scores) for one sparse query vector.
 
         ``exclude`` lists document indices never to return; ``allowed`` (a
         boolean mask over documents) restricts the result to a subset.
         Only documents scoring above ``min_similarity`` (and above 0) count.
+        ``scores`` passes the query's scores from :meth:`scores` when the
+        caller already has them (they are not modified).
         """
         if columns.size == 0 or k <= 0:
             return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
-        scores = self.scores(columns, weights)
+        scores = self.scores(columns, weights) if scores is None else scores.copy()
         floor = max(min_similarity, 0.0)
         if exclude is not None and exclude.size:
             scores[exclude] = -np.inf
         if allowed is not None:
             scores[~allowed] = -np.inf
-        candidates = np.flatnonzero(scores > floor)
+        # Only values reaching a lower bound of the k-th best can be in the
+        # answer: one streaming pass instead of a selection over every document.
+        cut = _cut(scores[None, :], k, 1, _ROW_GROUPS)[0]
+        candidates = np.flatnonzero(scores >= cut) if cut > floor else np.flatnonzero(scores > floor)
+        candidates = candidates[scores[candidates] > floor]
         if candidates.size == 0:
             return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
         if candidates.size > k:

@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 
 from .errors import InvalidInputError, NotFittedError
 
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _PARALLEL_MIN_DOCS = 4000
 
 
@@ -37,7 +37,7 @@ class TfidfModel:
         self,
         *,
         title_weight: float = 2.0,
-        min_df: int = 2,
+        min_df: int = 3,
         max_df: float = 0.5,
         ngram_range: tuple[int, int] = (1, 1),
         stop_words: str | None = "english",
@@ -119,7 +119,11 @@ class TfidfModel:
         terms, title_counts, body_counts = self._count(titles, bodies)
         counts = (title_counts * np.float32(self.title_weight) + body_counts).tocsc()
         df = np.diff((counts > 0).astype(np.int8).tocsc().indptr)
-        keep = df >= self.min_df
+        # On a corpus of a few dozen articles a term in 3 of them is already
+        # telling: min_df is capped at one article in ten, so that a small
+        # corpus keeps a vocabulary.
+        self.min_df_ = min(self.min_df, max(1, n_docs // 10))
+        keep = df >= self.min_df_
         if n_docs > 1 or self.max_df < 1:
             keep &= df <= self.max_df * n_docs
         if self.max_features is not None and keep.sum() > self.max_features:

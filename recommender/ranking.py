@@ -1,11 +1,19 @@
-"""The semantic view: a low-rank (LSA) picture of the corpus blended with TF-IDF.
+"""The semantic view: neighbourhood-augmented LSA blended with TF-IDF.
 
 TF-IDF cosine rewards shared words; two articles on the same story told in
-different words score low. A truncated SVD of the TF-IDF matrix (fitted at
-training time) maps every article to a short dense vector where such
-articles are close. Candidates still come from the exact TF-IDF neighbours,
-so an item must share words with the source to be listed at all; the final
-score is ``(1 - weight) * lexical + weight * semantic``.
+different words score low. A truncated SVD of the TF-IDF matrix (LSA, fitted
+at training time) maps every article to a short dense vector where such
+articles are close. Each vector is then blended with the vectors of the
+article's nearest TF-IDF neighbours ("database-side augmentation": an
+article is described by its neighbourhood as well as by itself), which pulls
+articles of one topic together and separates topics.
+
+Candidates still come from the exact TF-IDF neighbours, so an item must share
+words with the source to be listed at all; the final score is
+``(1 - weight) * tfidf_cosine + weight * augmented_lsa_cosine``.
+Parameters were chosen by measurement on two labeled corpora (BBC News,
+20 Newsgroups), at the middle of the range where both do well; see the
+README's evaluation section.
 """
 
 from __future__ import annotations
@@ -14,36 +22,73 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .index import Neighbours
 
 
-def fit_semantic(matrix: sp.csr_matrix, n_components: int, *, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fit LSA on the TF-IDF matrix: (components (d, V), row vectors (N, d) L2-normalised), float32."""
-    from sklearn.decomposition import TruncatedSVD
-
-    d = int(min(n_components, matrix.shape[0] - 1, matrix.shape[1] - 1))
-    if d < 2:
-        return np.zeros((0, matrix.shape[1]), np.float32), np.zeros((matrix.shape[0], 0), np.float32)
-    svd = TruncatedSVD(n_components=d, algorithm="randomized", n_iter=4, random_state=random_state)
-    vectors = svd.fit_transform(matrix.astype(np.float32))
-    return svd.components_.astype(np.float32), normalize_rows(vectors).astype(np.float32)
-
-
 def normalize_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
     return x / norms
 
 
+def fit_semantic(
+    matrix: sp.csr_matrix, n_components: int, *, random_state: int = 0, n_jobs: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """LSA of the TF-IDF matrix: term loadings (V, d) and unit row vectors (N, d), float32."""
+    from sklearn.decomposition import TruncatedSVD
+
+    d = int(min(n_components, matrix.shape[0] - 1, matrix.shape[1] - 1))
+    if d < 2:
+        return np.zeros((matrix.shape[1], 0), np.float32), np.zeros((matrix.shape[0], 0), np.float32)
+    svd = TruncatedSVD(n_components=d, algorithm="randomized", n_iter=5, random_state=random_state)
+    # A bounded thread count: on a busy 2-core machine an unbounded BLAS pool
+    # made this step several times slower.
+    with threadpool_limits(limits=n_jobs):
+        vectors = svd.fit_transform(matrix.astype(np.float32))
+    terms = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+    return terms, normalize_rows(vectors).astype(np.float32)
+
+
+def neighbour_weights(count: int, decay: float) -> np.ndarray:
+    """exp(-rank / decay) for ranks 0..count-1 (normalised per row by the caller)."""
+    return np.exp(-np.arange(count, dtype=np.float64) / decay)
+
+
+def augment(vectors: np.ndarray, neighbours: np.ndarray, *, count: int, decay: float, strength: float) -> np.ndarray:
+    """Each row blended with its first ``count`` neighbours (rank-decayed weights), unit length.
+
+    ``neighbours`` holds row indices best first, -1 where a row has fewer.
+    """
+    if vectors.shape[1] == 0 or strength == 0 or count == 0:
+        return vectors
+    nb = neighbours[:, :count]
+    valid = nb >= 0
+    w = np.where(valid, neighbour_weights(nb.shape[1], decay)[None, :], 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    out = np.empty_like(vectors)
+    step = max(1, (32 << 20) // max(1, nb.shape[1] * vectors.shape[1] * 4))
+    for start in range(0, vectors.shape[0], step):
+        rows = slice(start, start + step)
+        gathered = vectors[np.where(valid[rows], nb[rows], 0)]
+        out[rows] = vectors[rows] + strength * np.einsum("nc,ncd->nd", w[rows], gathered).astype(np.float32)
+    return normalize_rows(out).astype(np.float32)
+
+
 @dataclass
 class SemanticView:
-    """LSA components and corpus vectors, and the weight of the semantic score."""
+    """What a query needs of the semantic view (all arrays may be memory-mapped)."""
 
-    components: np.ndarray
-    vectors: np.ndarray
+    terms: np.ndarray  # (V, d) term loadings of the SVD
+    vectors: np.ndarray  # (N, d) plain LSA vectors, unit length
+    augmented: np.ndarray  # (N, d) neighbourhood-augmented vectors, unit length
     weight: float
+    count: int = 50
+    decay: float = 25.0
+    strength: float = 3.0
 
     @property
     def active(self) -> bool:
@@ -53,33 +98,39 @@ class SemanticView:
         """A sparse TF-IDF vector in the LSA space, unit length."""
         if columns.size == 0:
             return np.zeros(self.vectors.shape[1], dtype=np.float32)
-        z = weights.astype(np.float32) @ self.components[:, columns].T
+        z = weights.astype(np.float32) @ self.terms[columns]
         norm = float(np.linalg.norm(z))
         return z / norm if norm else z
 
+    def augment_query(self, z: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+        """The query's vector blended with its best lexical neighbours, like a corpus article's."""
+        nb = neighbours[: self.count]
+        if nb.size == 0 or self.strength == 0:
+            return z
+        w = neighbour_weights(nb.size, self.decay)
+        mixed = z + self.strength * (w / w.sum()) @ np.asarray(self.vectors[nb], dtype=np.float64)
+        norm = float(np.linalg.norm(mixed))
+        return (mixed / norm).astype(np.float32) if norm else z
+
     def blend(self, lexical: np.ndarray, source: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Final scores of candidates from their lexical scores and LSA cosine with ``source``."""
+        """Final scores of candidates from their lexical scores and augmented cosine with ``source``."""
         if not self.active or candidates.size == 0:
             return lexical
-        semantic = np.asarray(self.vectors[candidates]) @ source
+        semantic = np.asarray(self.augmented[candidates]) @ source
         return (1.0 - self.weight) * lexical + self.weight * semantic
 
 
 def rerank_neighbours(
     candidates: Neighbours, vectors: np.ndarray, weight: float, k: int, tie_key: np.ndarray
-) -> tuple[Neighbours, np.ndarray]:
-    """Re-score every article's lexical candidates with the blend; keep the best k.
-
-    Returns the new lists and, aligned with them, the lexical scores (for
-    near-duplicate detection and explanations).
-    """
+) -> Neighbours:
+    """Re-score every article's lexical candidates with the blend; keep the best k."""
     idx, lex = candidates.indices, candidates.scores.astype(np.float64)
     valid = idx >= 0
     safe = np.where(valid, idx, 0)
     final = lex.copy()
     if weight > 0 and vectors.shape[1] > 0:
         # Row chunks keep the gathered (rows, candidates, d) block small.
-        step = max(1, (64 << 20) // max(1, idx.shape[1] * vectors.shape[1] * 4))
+        step = max(1, (32 << 20) // max(1, idx.shape[1] * vectors.shape[1] * 4))
         for start in range(0, idx.shape[0], step):
             rows = slice(start, start + step)
             semantic = np.einsum("nd,ncd->nc", vectors[rows], vectors[safe[rows]])
@@ -88,8 +139,5 @@ def rerank_neighbours(
     order = np.lexsort((tie_key[safe], -final), axis=1)[:, :k]
     new_idx = np.take_along_axis(idx, order, axis=1)
     new_scores = np.take_along_axis(final, order, axis=1)
-    new_lex = np.take_along_axis(lex, order, axis=1)
-    empty = new_idx < 0
-    new_scores[empty] = 0.0
-    new_lex[empty] = 0.0
-    return Neighbours(new_idx.astype(np.int32), new_scores.astype(np.float32)), new_lex.astype(np.float32)
+    new_scores[new_idx < 0] = 0.0
+    return Neighbours(new_idx.astype(np.int32), new_scores.astype(np.float32))

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # Lexical candidates read per requested item before the semantic re-scoring.
-_CANDIDATES = 50
+_CANDIDATES = 100
 _WHY_TERMS = 5
 _DAY = 86400.0
 
@@ -78,10 +78,15 @@ class Recommender:
         self.min_similarity = float(params["min_similarity"])
         half_life = params.get("recency_half_life_days")
         self.half_life_days: float | None = float(half_life) if half_life else None
+        empty = np.zeros((n_docs, 0), np.float32)
         self.semantic = SemanticView(
-            arrays.get("lsa_components", np.zeros((0, n_terms), np.float32)),
-            arrays.get("lsa_vectors", np.zeros((n_docs, 0), np.float32)),
+            arrays.get("lsa_terms", np.zeros((n_terms, 0), np.float32)),
+            arrays.get("lsa_vectors", empty),
+            arrays.get("lsa_augmented", empty),
             float(params.get("semantic_weight", 0.0)),
+            int(params.get("neighbourhood", 50)),
+            float(params.get("neighbourhood_decay", 25.0)),
+            float(params.get("neighbourhood_strength", 3.0)),
         )
         self._meta_offsets: list[int] = arrays["meta_offsets"].tolist()
         self._meta = _map_file(bundle.folder / "metadata.jsonl")
@@ -168,7 +173,7 @@ class Recommender:
         # found on demand from the article's own vector.
         if not complete and row.shape[0] and int(row[-1]) >= 0:
             columns, weights = self._row_vector(source)
-            z = self.semantic.vectors[source] if self.semantic.active else None
+            z = self.semantic.augmented[source] if self.semantic.active else None
             picker = self._search(columns, weights, z, limit, exclude, allowed, source, now)
         return self._finish(picker, article_id, source, explain, fallback, exclude)
 
@@ -186,9 +191,10 @@ class Recommender:
         """The corpus articles most related to a draft or any text not in the corpus."""
         limit = check_limit(limit)
         columns, weights = self.vectorizer.transform_one(title or "", body or "")
-        z = self.semantic.project(columns, weights) if self.semantic.active else None
+        scores = self.search.scores(columns, weights) if columns.size else None
+        z = self._query_vector(columns, weights, scores) if self.semantic.active else None
         exclude = self._excluded(filters, None)
-        picker = self._search(columns, weights, z, limit, exclude, self._allowed(filters), None, now)
+        picker = self._search(columns, weights, z, limit, exclude, self._allowed(filters), None, now, scores)
         result = self._finish(picker, None, None, False, fallback, exclude, section=filters.section)
         if explain:
             result = self._explained(result, columns, weights)
@@ -206,26 +212,44 @@ class Recommender:
         allowed: np.ndarray | None,
         source: int | None,
         now: float | None,
+        lexical_scores: np.ndarray | None = None,
     ) -> _Picker:
+        """Lexical candidates found on demand, re-scored, decayed, collapsed; more are read if needed."""
         excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
         want = max(_CANDIDATES, 2 * limit + 8)
         while True:
             found, lexical = self.search.query(
-                columns, weights, want, min_similarity=self.min_similarity, exclude=excluded, allowed=allowed
+                columns,
+                weights,
+                want,
+                min_similarity=self.min_similarity,
+                exclude=excluded,
+                allowed=allowed,
+                scores=lexical_scores,
             )
-            scores = self.semantic.blend(lexical, z, found) if z is not None else lexical
+            final = self.semantic.blend(lexical, z, found) if z is not None else lexical
             if self.half_life_days:
-                found, scores = self._decay(found, scores, now)
+                found, final = self._decay(found, final, now)
             else:
-                order = np.lexsort((self.tie_key[found], -scores))
-                found, scores = found[order], scores[order]
+                order = np.lexsort((self.tie_key[found], -final))
+                found, final = found[order], final[order]
             picker = _Picker(self, limit, source)
-            for index, score in zip(found.tolist(), scores.tolist(), strict=True):
+            for index, score in zip(found.tolist(), final.tolist(), strict=True):
                 if picker.offer(index, score):
                     return picker
             if found.size < want:
                 return picker
             want *= 4
+
+    def _query_vector(self, columns: np.ndarray, weights: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+        """A draft's augmented LSA vector: blended with its best lexical neighbours in the whole corpus."""
+        z = self.semantic.project(columns, weights)
+        if self.semantic.strength == 0 or scores is None:
+            return z
+        neighbours, _ = self.search.query(
+            columns, weights, self.semantic.count, min_similarity=self.min_similarity, scores=scores
+        )
+        return self.semantic.augment_query(z, neighbours)
 
     def _decay(self, indices: np.ndarray, scores: np.ndarray, now: float | None) -> tuple[np.ndarray, np.ndarray]:
         """Scores times 0.5 ** (age / half-life), re-sorted; undated articles are not decayed."""

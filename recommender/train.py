@@ -22,7 +22,7 @@ from .corpus import EXCERPT_CHARS, Article, Problem, read_corpus
 from .errors import InvalidInputError
 from .index import all_pairs_topk
 from .model import TfidfModel
-from .ranking import fit_semantic, rerank_neighbours
+from .ranking import augment, fit_semantic, rerank_neighbours
 from .text import make_excerpt
 
 MAX_K = 200
@@ -35,13 +35,16 @@ class TrainOptions:
     k: int = 20
     min_similarity: float = 0.05
     duplicate_threshold: float = 0.9
-    semantic_components: int = 200
-    semantic_weight: float = 0.3
-    candidates: int = 50
+    semantic_components: int = 40
+    semantic_weight: float = 0.7
+    candidates: int = 100
+    neighbourhood: int = 50
+    neighbourhood_decay: float = 25.0
+    neighbourhood_strength: float = 3.0
     recency_half_life_days: float | None = None
     strip_boilerplate: bool = True
     title_weight: float = 2.0
-    min_df: int = 2
+    min_df: int = 3
     max_df: float = 0.5
     ngram_max: int = 1
     max_features: int | None = None
@@ -195,12 +198,19 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
         if bar is not None:
             bar.close()
     extra: dict[str, np.ndarray] = {}
+    vectors = np.zeros((len(ids), 0), np.float32)
     if semantic:
-        components, vectors = fit_semantic(model.matrix_, options.semantic_components)
-        extra = {"lsa_components": components, "lsa_vectors": vectors}
-    else:
-        vectors = np.zeros((len(ids), 0), np.float32)
-    neighbours, _ = rerank_neighbours(
+        terms, vectors = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
+        augmented = augment(
+            vectors,
+            candidates.indices,
+            count=options.neighbourhood,
+            decay=options.neighbourhood_decay,
+            strength=options.neighbourhood_strength,
+        )
+        extra = {"lsa_terms": terms, "lsa_vectors": vectors, "lsa_augmented": augmented}
+        vectors = augmented
+    neighbours = rerank_neighbours(
         candidates, vectors, options.semantic_weight if semantic else 0.0, options.k, tie_key
     )
     arrays, side = filter_arrays(articles)
@@ -214,6 +224,9 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
         "semantic_components": int(vectors.shape[1]),
         "semantic_weight": options.semantic_weight if semantic else 0.0,
         "candidates": pool,
+        "neighbourhood": options.neighbourhood,
+        "neighbourhood_decay": options.neighbourhood_decay,
+        "neighbourhood_strength": options.neighbourhood_strength,
         "recency_half_life_days": options.recency_half_life_days,
         "strip_boilerplate": options.strip_boilerplate,
     }

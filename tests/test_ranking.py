@@ -39,16 +39,25 @@ def demo_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_semantic_blend_is_stored_and_used(demo_models: Path) -> None:
     rec = Recommender.load(demo_models)
-    assert rec.semantic.active and rec.manifest["parameters"]["semantic_weight"] == 0.3
-    ids = rec.ids
-    source = ids.index("tech-brightwell-sodium-battery-funding")
-    for item in rec.related(ids[source], limit=5).items:
+    assert rec.semantic.active and rec.manifest["parameters"]["semantic_weight"] == 0.7
+    sem = rec.semantic
+    # The augmented vector of an article is its LSA vector blended with its
+    # best lexical neighbours' (rank-decayed weights), unit length.
+    assert np.allclose(np.linalg.norm(sem.augmented, axis=1), 1.0, atol=1e-5)
+    source = rec.index_for("tech-brightwell-sodium-battery-funding")
+    for item in rec.related(rec.ids[source], limit=5).items:
         lexical = float(rec.matrix[source].multiply(rec.matrix[item.index]).sum())
-        semantic = float(np.dot(rec.semantic.vectors[source], rec.semantic.vectors[item.index]))
-        assert item.score == pytest.approx(0.7 * lexical + 0.3 * semantic, abs=1e-5)
-    # Free text goes through the same blend.
+        semantic = float(np.dot(sem.augmented[source], sem.augmented[item.index]))
+        assert item.score == pytest.approx(0.3 * lexical + 0.7 * semantic, abs=1e-5)
+    # Free text goes through the same blend, with the draft augmented by its own lexical neighbours.
     text = rec.related_to_text("Brightwell Cells", "sodium-ion battery factory in Wrenhollow", limit=3)
-    assert text.items and all(i.id.startswith(("tech-brightwell", "biz-brightwell")) for i in text.items[:2])
+    assert text.items and all("brightwell" in i.id for i in text.items[:2])
+    # A corpus article's own text, given as a draft, finds the same list as its id.
+    record = next(json.loads(line) for line in DEMO_CORPUS.read_text().splitlines()
+                  if json.loads(line)["id"] == "tech-brightwell-sodium-battery-funding")
+    as_text = rec.related_to_text(record["title"], record["body"], limit=6)
+    as_id = rec.related(record["id"], limit=5)
+    assert [i.id for i in as_text.items if i.id != record["id"]][:5] == [i.id for i in as_id.items]
 
 
 def test_explanations_terms_occur_in_both_and_sum_below_lexical(demo_models: Path, demo_records: list[dict]) -> None:
