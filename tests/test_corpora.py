@@ -1,0 +1,83 @@
+"""Relevance on the real labeled corpora (../shared/corpora), through the user's commands.
+
+Skipped with a reason where the corpora are absent; failed instead when CI is set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recommender.evaluate import evaluate
+
+from .conftest import ROOT, shared_corpus
+
+CHECKER = ROOT.parent / "shared" / "checks" / "p_at_k.py"
+
+
+def _without_labels(source: Path, target: Path) -> Path:
+    with gzip.open(source, "rt", encoding="utf-8") as f, open(target, "w", encoding="utf-8") as out:
+        for line in f:
+            record = json.loads(line)
+            record.pop("category", None)
+            out.write(json.dumps(record) + "\n")
+    return target
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "recommender", *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.corpora
+@pytest.mark.slow
+def test_bbc_export_through_the_outside_checker(tmp_path: Path) -> None:
+    corpus = shared_corpus("bbc-news.jsonl.gz")
+    unlabeled = _without_labels(corpus, tmp_path / "bbc.jsonl")
+    models = tmp_path / "models"
+    _cli("train", "--corpus", str(unlabeled), "--models-dir", str(models), "--quiet")
+    export = tmp_path / "export.jsonl"
+    _cli("export", "--out", str(export), "--limit", "10", "--models-dir", str(models))
+    rows = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    bodies = {}
+    with gzip.open(corpus, "rt", encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            bodies[record["id"]] = record["body"].strip()
+    assert len(rows) == 2225
+    for row in rows:
+        ids = [item["id"] for item in row["related"]]
+        assert len(ids) == 10 and row["id"] not in ids
+        # No box holds two identical bodies, nor the source's own duplicate.
+        item_bodies = [bodies[i] for i in ids]
+        assert len(set(item_bodies)) == 10
+        assert bodies[row["id"]] not in item_bodies
+    if not CHECKER.is_file():
+        pytest.skip(f"{CHECKER} is not available")
+    out = subprocess.run(
+        [sys.executable, str(CHECKER), str(corpus), str(export), "10", "category"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    fields = out.split()
+    precision = float(fields[fields.index("P@10") + 1])
+    assert precision >= 0.95, out
+    assert float(fields[fields.index("full") + 1]) == 1.0 and float(fields[fields.index("dup_boxes") + 1]) == 0.0
+
+
+@pytest.mark.corpora
+@pytest.mark.slow
+def test_twenty_newsgroups_evaluation_beats_the_bar_and_the_baseline() -> None:
+    corpus = shared_corpus("20newsgroups.jsonl.gz")
+    report = evaluate([corpus], label_field="category", k=10)
+    assert report.ours.precision >= 0.83, report.markdown()
+    assert report.baseline is not None and report.ours.precision > report.baseline.precision + 0.1
+    assert report.ours.coverage > 0.999
