@@ -234,6 +234,7 @@ def _baseline_job(method: str, corpus: Path, out: Path, sample: int | None) -> d
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from recommender.model import TOKEN_PATTERN
+    from recommender.train import TrainOptions
 
     phases: dict[str, float] = {}
     t = time.perf_counter()
@@ -243,8 +244,8 @@ def _baseline_job(method: str, corpus: Path, out: Path, sample: int | None) -> d
     vectorizer = TfidfVectorizer(
         sublinear_tf=True,
         stop_words="english",
-        min_df=2,
-        max_df=0.5,
+        min_df=TrainOptions().min_df,
+        max_df=TrainOptions().max_df,
         token_pattern=TOKEN_PATTERN,
         dtype=np.float32,
     )

@@ -60,20 +60,22 @@ def _sha256(path: Path) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of Python and of the libraries a bundle depends on."""
-    import scipy
-    import sklearn
+    """Versions of Python and of the libraries a bundle depends on.
+
+    Read from the installed distributions' metadata: importing scikit-learn
+    just to ask its version would cost a second.
+    """
+    from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
 
-    return {
-        "recommender": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-        "joblib": joblib.__version__,
-    }
+    found = {"recommender": __version__, "python": platform.python_version()}
+    for name in ("numpy", "scipy", "scikit-learn", "joblib"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - a dependency is always installed
+            found[name] = "unknown"
+    return found
 
 
 @dataclass

@@ -274,6 +274,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         f"trained {result.version}: {result.articles} articles, vocabulary {result.vocabulary}, "
         f"{result.seconds:.1f} s, bundle {result.bundle_bytes / 1e6:.1f} MB in {result.folder}"
     )
+    print("  seconds: " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in result.timings.items()))
     return 0
 
 

@@ -281,7 +281,7 @@ def _parse_id(value: Any) -> str:
     text = str(value).strip()
     if not text:
         raise _RecordError("missing id", "missing id: id is empty")
-    if len(text) > MAX_ID_CHARS or any(ord(c) < 32 for c in text):
+    if len(text) > MAX_ID_CHARS or not text.isprintable():
         raise _RecordError("bad id", f"id must be at most {MAX_ID_CHARS} printable characters, got {text[:40]!r}")
     return text
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ class TrainOptions:
     duplicate_threshold: float = 0.9
     semantic_components: int = 40
     semantic_weight: float = 0.7
-    candidates: int = 100
+    candidates: int = 50
     neighbourhood: int = 50
     neighbourhood_decay: float = 25.0
     neighbourhood_strength: float = 3.0
@@ -95,6 +97,7 @@ class TrainResult:
     bundle_bytes: int
     skipped: list[Problem] = field(default_factory=list)
     skipped_summary: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def corpus_digest(articles: Sequence[Article]) -> str:
@@ -171,19 +174,42 @@ def remove_boilerplate(articles: Sequence[Article]) -> tuple[list[Article], list
     return cleaned, found
 
 
+def _stopwatch():  # type: ignore[no-untyped-def]
+    """A function returning the seconds since its previous call (rounded to ms)."""
+    last = [time.perf_counter()]
+
+    def lap() -> float:
+        now = time.perf_counter()
+        elapsed, last[0] = now - last[0], now
+        return round(elapsed, 3)
+
+    return lap
+
+
 def build_contents(articles: Sequence[Article], options: TrainOptions, progress: bool = False) -> BundleContents:
     """Fit the model and precompute neighbours; nothing is written."""
     options.validate()
+    timings: dict[str, float] = {}
+    _lap = _stopwatch()
     digest = corpus_digest(articles)
     boilerplate: list[str] = []
     if options.strip_boilerplate:
         articles, boilerplate = remove_boilerplate(articles)
+    timings["boilerplate"] = _lap()
     model = options.model().fit([a.title for a in articles], [a.body for a in articles])
+    timings["vectorise"] = _lap()
     ids = [a.id for a in articles]
     tie_key = np.empty(len(ids), dtype=np.int64)
     tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
     semantic = options.semantic_weight > 0 and options.semantic_components > 1
     pool = max(options.k, options.candidates) if semantic else options.k
+    importer = None
+    if semantic:
+        # scikit-learn (for the SVD) takes a second to import; the all-pairs
+        # step below runs mostly in native code that releases the GIL, so the
+        # import is overlapped with it.
+        importer = threading.Thread(target=importlib.import_module, args=("sklearn.decomposition",), daemon=True)
+        importer.start()
     bar = _progress_bar(len(ids), progress)
     try:
         candidates = all_pairs_topk(
@@ -197,9 +223,12 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     finally:
         if bar is not None:
             bar.close()
+    timings["neighbours"] = _lap()
     extra: dict[str, np.ndarray] = {}
     vectors = np.zeros((len(ids), 0), np.float32)
     if semantic:
+        if importer is not None:
+            importer.join()
         terms, vectors = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
         augmented = augment(
             vectors,
@@ -213,6 +242,8 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     neighbours = rerank_neighbours(
         candidates, vectors, options.semantic_weight if semantic else 0.0, options.k, tie_key
     )
+    if semantic:
+        timings["semantic"] = _lap()
     arrays, side = filter_arrays(articles)
     arrays.update(extra)
     arrays["dup_group"] = duplicate_groups(candidates.indices, candidates.scores, options.duplicate_threshold)
@@ -236,7 +267,9 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
         "corpus_digest": digest,
         "sections": len(side["sections.json"]),
         "boilerplate": boilerplate[:100],
+        "timings": timings,
     }
+    timings["lists"] = _lap()
     return BundleContents(
         vectorizer=model,
         matrix=model.matrix_,
@@ -277,9 +310,14 @@ def train(
     options = options or TrainOptions()
     options.validate()
     started = time.perf_counter()
+    lap = _stopwatch()
     report = read_corpus(corpus, on_error=on_error)
+    read_seconds = lap()
     contents = build_contents(report.articles, options, progress=progress)
+    lap()
+    contents.summary["timings"] = {"read": read_seconds, **contents.summary["timings"]}
     folder = write_bundle(models_dir, contents, keep=keep)
+    timings = {**contents.summary["timings"], "write": lap()}
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     return TrainResult(
         version=folder.name,
@@ -290,4 +328,5 @@ def train(
         bundle_bytes=size,
         skipped=report.skipped,
         skipped_summary=report.skipped_summary(),
+        timings=timings,
     )
