@@ -148,10 +148,11 @@ class Server:
                 os.killpg(self.pid, signal.SIGKILL)
 
 
-def start_server(models_dir: Path, workers: int, log_dir: Path) -> Server:
+def start_server(models_dir: Path, workers: int, log_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
     """Start ``recommender serve`` on a free port of 127.0.0.1 (does not wait)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    env.update(extra_env or {})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "recommender", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), "--models-dir", str(models_dir)]
@@ -172,8 +173,8 @@ def start_server(models_dir: Path, workers: int, log_dir: Path) -> Server:
 
 
 @contextlib.contextmanager
-def serving(models_dir: Path, workers: int, log_dir: Path):  # type: ignore[no-untyped-def]
-    server = start_server(models_dir, workers, log_dir)
+def serving(models_dir: Path, workers: int, log_dir: Path, extra_env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    server = start_server(models_dir, workers, log_dir, extra_env)
     try:
         server.wait_ready()
         yield server
@@ -283,6 +284,29 @@ def run(mode: str, models_dir: Path, ids: list[str], draft: tuple[str, str], wor
                         f"{result['rps']:9.1f} req/s  p50 {result['p50_us'] / 1e3:.2f} ms  "
                         f"p99 {result['p99_us'] / 1e3:.2f} ms  errors {result['non_2xx_or_errors']}"
                     )
+    # The service keeps a per-worker LRU of GET list bodies, and the rotated
+    # ids all fit in it: the same route is also measured with the cache off,
+    # so that the cost of building a list is on record (its floor is the
+    # healthz run of the 2-worker server above, same settings otherwise).
+    top = max(WORKERS[mode])
+    with serving(models_dir, top, workdir / "logs", {"RECOMMENDER_RESPONSE_CACHE_SIZE": "0"}) as server:
+        base = server.url("")
+        run_wrk(base, scripts["related"], 32, warmup)
+        for connections in CONNECTIONS:
+            cpu = server.cpu_seconds()
+            result = run_wrk(base, scripts["related"], connections, seconds)
+            cpu = server.cpu_seconds() - cpu
+            result.update(
+                endpoint="related (response cache off)",
+                workers=top,
+                connections=connections,
+                server_cpu_us_per_request=round(cpu * 1e6 / max(result["requests"], 1), 1),
+            )
+            runs.append(result)
+            log(
+                f"http {top} worker(s) related, cache off c={connections:<2d} {result['rps']:9.1f} req/s  "
+                f"p50 {result['p50_us'] / 1e3:.2f} ms"
+            )
     shutil.rmtree(tmp, ignore_errors=True)
     for r in runs:
         floor = next(
