@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,10 @@ class TfidfModel:
             raise InvalidInputError("cannot fit on an empty corpus")
         self.stop_words_ = _stop_words(self.stop_words)
         terms, title_counts, body_counts = self._count(titles, bodies)
-        counts = (title_counts * np.float32(self.title_weight) + body_counts).tocsc()
-        df = np.diff((counts > 0).astype(np.int8).tocsc().indptr)
+        counts = sp.csr_matrix(title_counts * np.float32(self.title_weight) + body_counts)
+        counts.sum_duplicates()
+        counts.eliminate_zeros()
+        df = np.bincount(counts.indices, minlength=len(terms))
         # On a corpus of a few dozen articles a term in 3 of them is already
         # telling: min_df is capped at one article in ten, so that a small
         # corpus keeps a vocabulary.
@@ -136,7 +139,7 @@ class TfidfModel:
         self.vocabulary_ = {t: i for i, t in enumerate(self.terms_)}
         self.idf_ = np.log((1.0 + n_docs) / (1.0 + df[columns])) + 1.0
         self.n_documents_ = n_docs
-        self.matrix_ = self._weight(counts[:, columns].tocsr())
+        self.matrix_ = self._weight(_select_columns(counts, columns))
         return self
 
     def _count(self, titles: Sequence[str], bodies: Sequence[str]) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
@@ -153,17 +156,20 @@ class TfidfModel:
         return _merge_counts(parts)
 
     def _weight(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        counts = counts.astype(np.float64)
+        """Sublinear tf times idf, rows scaled to unit length (on the CSR arrays directly)."""
+        counts = sp.csr_matrix(counts, dtype=np.float64)
         counts.sum_duplicates()
         counts.eliminate_zeros()
+        data = counts.data
         if self.sublinear_tf:
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-        counts = counts.multiply(self.idf_[np.newaxis, :]).tocsr()
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+            np.log(data, out=data)
+            data += 1.0
+        data *= self.idf_[counts.indices]
+        row_of = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(row_of, data * data, minlength=counts.shape[0]))
         norms[norms == 0] = 1.0
-        counts = sp.diags(1.0 / norms) @ counts
-        result = sp.csr_matrix(counts, dtype=np.float32)
+        data /= norms[row_of]
+        result = sp.csr_matrix((data.astype(np.float32), counts.indices, counts.indptr), shape=counts.shape)
         result.sort_indices()
         return result
 
@@ -332,12 +338,11 @@ def _count_chunk(
         indices: list[int] = []
         values: list[int] = []
         for text in texts:
-            counts: dict[int, int] = {}
-            for term in analyzer(text) if text else ():
-                column = vocabulary.setdefault(term, len(vocabulary))
-                counts[column] = counts.get(column, 0) + 1
-            indices.extend(counts)
-            values.extend(counts.values())
+            if text:
+                # Counter counts in C; the vocabulary is then touched once per distinct term.
+                for term, count in Counter(analyzer(text)).items():
+                    indices.append(vocabulary.setdefault(term, len(vocabulary)))
+                    values.append(count)
             indptr.append(len(indices))
         matrices.append((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64), indptr))
     terms = sorted(vocabulary)
@@ -353,18 +358,30 @@ def _count_chunk(
     return terms, out[0], out[1]
 
 
+def _select_columns(matrix: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
+    """The given (sorted) columns of a CSR matrix, renumbered 0..len-1, without scipy's fancy indexing."""
+    mapping = np.full(matrix.shape[1], -1, dtype=np.int64)
+    mapping[columns] = np.arange(columns.size)
+    new_columns = mapping[matrix.indices]
+    kept = new_columns >= 0
+    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(row_of[kept], minlength=matrix.shape[0]))))
+    return sp.csr_matrix((matrix.data[kept], new_columns[kept], indptr), shape=(matrix.shape[0], columns.size))
+
+
 def _merge_counts(
     parts: list[tuple[list[str], sp.csr_matrix, sp.csr_matrix]],
 ) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
     """Stack chunk counts in one sorted vocabulary."""
-    vocabulary = sorted(set().union(*(set(terms) for terms, _, _ in parts)))
+    vocabulary = sorted(set().union(*(terms for terms, _, _ in parts)))
     position = {t: i for i, t in enumerate(vocabulary)}
     titles, bodies = [], []
     for terms, title_counts, body_counts in parts:
-        remap = np.fromiter((position[t] for t in terms), dtype=np.int64, count=len(terms))
+        remap = np.array([position[t] for t in terms], dtype=np.int64)
         for source, target in ((title_counts, titles), (body_counts, bodies)):
-            coo = source.tocoo()
             target.append(
-                sp.csr_matrix((coo.data, (coo.row, remap[coo.col])), shape=(source.shape[0], len(vocabulary)))
+                sp.csr_matrix(
+                    (source.data, remap[source.indices], source.indptr), shape=(source.shape[0], len(vocabulary))
+                )
             )
     return vocabulary, sp.vstack(titles, format="csr"), sp.vstack(bodies, format="csr")
