@@ -260,7 +260,8 @@ def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
         "## 1. Training: read + vectorise + top 20 of every article + write",
         "",
         "Wall time of each whole job as its own process (interpreter start and imports included). "
-        "ours = `recommender train` (default: with the 200-dim LSA view re-ranking 50 candidates); "
+        "ours = `recommender train` (default: with the semantic view, a 40-dim neighbourhood-augmented "
+        "LSA re-ranking 50 candidates); "
         "plain = `recommender train --semantic-weight 0`; sparse_dot_topn = the same TF-IDF settings in "
         "`TfidfVectorizer` + `sp_matmul_topn(X, X.T, 21, n_threads=2)` + `np.save`; naive = the same "
         "`TfidfVectorizer` + `NearestNeighbors(metric='cosine', algorithm='brute').kneighbors` + `np.save`. "
