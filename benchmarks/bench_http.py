@@ -262,51 +262,38 @@ def run(mode: str, models_dir: Path, ids: list[str], draft: tuple[str, str], wor
         scripts[endpoint].write_text(lua_script(endpoint, ids[:ROTATED_IDS], draft), encoding="utf-8")
     version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.strip().splitlines()
     runs: list[dict[str, Any]] = []
+
+    def measure(server: Server, script: Path, label: str, workers: int) -> None:
+        # Sanity check and warm-up (caches, lazily mapped pages in every worker).
+        run_wrk(server.url(""), script, 32, warmup)
+        for connections in CONNECTIONS:
+            cpu = server.cpu_seconds()
+            result = run_wrk(server.url(""), script, connections, seconds)
+            cpu = server.cpu_seconds() - cpu
+            result.update(
+                endpoint=label,
+                workers=workers,
+                connections=connections,
+                server_cpu_us_per_request=round(cpu * 1e6 / max(result["requests"], 1), 1),
+            )
+            runs.append(result)
+            log(
+                f"http {workers} worker(s) {label:8s} c={connections:<2d} "
+                f"{result['rps']:9.1f} req/s  p50 {result['p50_us'] / 1e3:.2f} ms  "
+                f"p99 {result['p99_us'] / 1e3:.2f} ms  errors {result['non_2xx_or_errors']}"
+            )
+
     for workers in WORKERS[mode]:
         with serving(models_dir, workers, workdir / "logs") as server:
-            base = server.url("")
             for endpoint in ENDPOINTS:
-                # Sanity check and warm-up (caches, lazily mapped pages in every worker).
-                run_wrk(base, scripts[endpoint], 32, warmup)
-                for connections in CONNECTIONS:
-                    cpu = server.cpu_seconds()
-                    result = run_wrk(base, scripts[endpoint], connections, seconds)
-                    cpu = server.cpu_seconds() - cpu
-                    result.update(
-                        endpoint=endpoint,
-                        workers=workers,
-                        connections=connections,
-                        server_cpu_us_per_request=round(cpu * 1e6 / max(result["requests"], 1), 1),
-                    )
-                    runs.append(result)
-                    log(
-                        f"http {workers} worker(s) {endpoint:8s} c={connections:<2d} "
-                        f"{result['rps']:9.1f} req/s  p50 {result['p50_us'] / 1e3:.2f} ms  "
-                        f"p99 {result['p99_us'] / 1e3:.2f} ms  errors {result['non_2xx_or_errors']}"
-                    )
+                measure(server, scripts[endpoint], endpoint, workers)
     # The service keeps a per-worker LRU of GET list bodies, and the rotated
     # ids all fit in it: the same route is also measured with the cache off,
     # so that the cost of building a list is on record (its floor is the
     # healthz run of the 2-worker server above, same settings otherwise).
     top = max(WORKERS[mode])
     with serving(models_dir, top, workdir / "logs", {"RECOMMENDER_RESPONSE_CACHE_SIZE": "0"}) as server:
-        base = server.url("")
-        run_wrk(base, scripts["related"], 32, warmup)
-        for connections in CONNECTIONS:
-            cpu = server.cpu_seconds()
-            result = run_wrk(base, scripts["related"], connections, seconds)
-            cpu = server.cpu_seconds() - cpu
-            result.update(
-                endpoint="related (response cache off)",
-                workers=top,
-                connections=connections,
-                server_cpu_us_per_request=round(cpu * 1e6 / max(result["requests"], 1), 1),
-            )
-            runs.append(result)
-            log(
-                f"http {top} worker(s) related, cache off c={connections:<2d} {result['rps']:9.1f} req/s  "
-                f"p50 {result['p50_us'] / 1e3:.2f} ms"
-            )
+        measure(server, scripts["related"], "related (response cache off)", top)
     shutil.rmtree(tmp, ignore_errors=True)
     for r in runs:
         floor = next(

@@ -53,8 +53,11 @@ def test_semantic_blend_is_stored_and_used(demo_models: Path) -> None:
     text = rec.related_to_text("Brightwell Cells", "sodium-ion battery factory in Wrenhollow", limit=3)
     assert text.items and all("brightwell" in i.id for i in text.items[:2])
     # A corpus article's own text, given as a draft, finds the same list as its id.
-    record = next(json.loads(line) for line in DEMO_CORPUS.read_text().splitlines()
-                  if json.loads(line)["id"] == "tech-brightwell-sodium-battery-funding")
+    record = next(
+        json.loads(line)
+        for line in DEMO_CORPUS.read_text().splitlines()
+        if json.loads(line)["id"] == "tech-brightwell-sodium-battery-funding"
+    )
     as_text = rec.related_to_text(record["title"], record["body"], limit=6)
     as_id = rec.related(record["id"], limit=5)
     assert [i.id for i in as_text.items if i.id != record["id"]][:5] == [i.id for i in as_id.items]

@@ -14,33 +14,6 @@ class Contribution(BaseModel):
     contribution: float
 
 
-class Item(BaseModel):
-    """One related article."""
-
-    id: str
-    title: str
-    url: str | None = None
-    excerpt: str | None = None
-    image: str | None = None
-    published_at: str | None = None
-    section: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    author: str | None = None
-    language: str | None = None
-    score: float
-    why: list[Contribution] | None = None
-    fallback: bool | None = None
-
-
-class RelatedResponse(BaseModel):
-    """A "You May Also Like" list."""
-
-    model_version: str
-    id: str | None = Field(description="the source article id; null for free text")
-    collapsed: int = Field(description="near-duplicates left out of the list")
-    items: list[Item]
-
-
 class Article(BaseModel):
     """The stored metadata of one article."""
 
@@ -54,6 +27,23 @@ class Article(BaseModel):
     tags: list[str] = Field(default_factory=list)
     author: str | None = None
     language: str | None = None
+
+
+class Item(Article):
+    """One related article: its stored metadata and its score."""
+
+    score: float
+    why: list[Contribution] | None = None
+    fallback: bool | None = None
+
+
+class RelatedResponse(BaseModel):
+    """A "You May Also Like" list."""
+
+    model_version: str
+    id: str | None = Field(description="the source article id; null for free text")
+    collapsed: int = Field(description="near-duplicates left out of the list")
+    items: list[Item]
 
 
 class RelatedRequest(BaseModel):
