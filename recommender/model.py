@@ -151,7 +151,11 @@ class TfidfModel:
         n_jobs = _effective_jobs(self.n_jobs)
         if n_jobs == 1 or n_docs < _PARALLEL_MIN_DOCS:
             return _count_chunk(analyzer, titles, bodies)
-        bounds = np.linspace(0, n_docs, n_jobs * 2 + 1).astype(int).tolist()
+        # Chunks of about equal text (the work is per character), two per
+        # worker so that one slow chunk does not leave a core idle for long.
+        sizes = np.fromiter((len(t) + len(b) for t, b in zip(titles, bodies, strict=True)), np.int64, n_docs)
+        ends = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), n_jobs * 2 + 1)[1:-1])
+        bounds = [0, *sorted(set(np.minimum(ends + 1, n_docs).tolist()) - {0, n_docs}), n_docs]
         parts = _count_in_processes(analyzer, titles, bodies, bounds, n_jobs)
         return _merge_counts(parts)
 
@@ -273,7 +277,11 @@ class _LeanAnalyzer:
     """Lowercase, find tokens, drop stop words, add n-grams: scikit-learn's word analyzer."""
 
     def __init__(self, token_pattern: str, stop_words: frozenset[str], ngram_range: tuple[int, int]) -> None:
-        self.findall = re.compile(token_pattern).findall
+        # The default pattern's word boundaries are implied: findall takes
+        # maximal runs of word characters either way, and the scan is faster
+        # without the two boundary tests per position.
+        pattern = r"\w\w+" if token_pattern == TOKEN_PATTERN else token_pattern
+        self.findall = re.compile(pattern).findall
         self.stop_words = stop_words
         self.min_n, self.max_n = ngram_range
 

@@ -129,7 +129,12 @@ def make_excerpt(text: str, max_chars: int = 160) -> str:
 
     An ellipsis marks a cut; text that fits is returned whole.
     """
-    flat = " ".join(text.split())
+    # Fold the spaces of a prefix only: a long body is cut anyway, and folding
+    # the whole of it was a third of the time spent reading a corpus.
+    window = max_chars * 4
+    flat = " ".join(text[:window].split())
+    if len(flat) <= max_chars and len(text) > window:
+        flat = " ".join(text.split())
     if len(flat) <= max_chars:
         return flat
     cut = flat[: max_chars - 1]

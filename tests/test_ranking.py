@@ -198,3 +198,17 @@ def test_boilerplate_is_found_on_a_sample_of_a_large_corpus() -> None:
     assert "night desk" not in strip(with_template) and strip(with_template) == with_template.split("\n")[0]
     without = next(t for t in texts if "night desk" not in t)
     assert strip(without) == without
+
+
+def test_batched_signatures_equal_one_signature_per_segment() -> None:
+    from recommender.boilerplate import _signatures, segments, signature
+
+    text = (
+        "Posted on Monday 3 MAY 2026 by   the desk. Short.\n\n"
+        "A long line that goes on and on about the harbour council and its railway plans. Then 12 more!\n"
+        "Tab\tseparated\u00a0spaces and İstanbul in a line\rwith a carriage return inside it.\n"
+        "x\n" + "y" * 400 + "\n"
+    )
+    expected = {signature(s) for s in segments(text) if 8 <= len(s) <= 300}
+    assert expected and _signatures(text) == expected
+    assert _signatures("") == set() and _signatures("tiny\nbits") == set()
