@@ -253,6 +253,9 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_FORMS = (("ours", "ours"), ("ours_plain", "plain"), ("sdt", "sparse_dot_topn"), ("naive", "naive"))
+
+
 def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
     if not t:
         return []
@@ -265,12 +268,16 @@ def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
         "plain = `recommender train --semantic-weight 0`; sparse_dot_topn = the same TF-IDF settings in "
         "`TfidfVectorizer` + `sp_matmul_topn(X, X.T, 21, n_threads=2)` + `np.save`; naive = the same "
         "`TfidfVectorizer` + `NearestNeighbors(metric='cosine', algorithm='brute').kneighbors` + `np.save`. "
-        "Peak memory: the larger of the largest sum of PSS over the job's process tree (sampled every 0.1 s) "
-        "and the largest single process's `ru_maxrss`.",
+        "Peak memory: the larger of the largest sum of RSS over the job's process tree "
+        "(sampled every 0.2 s from statm; an upper bound) "
+        "and the largest single process's `ru_maxrss`. "
+        "Jobs of a few seconds run several rounds, the four forms in turn, and each form's median is shown "
+        "(with its highest peak); every run's time is listed under the table.",
         "",
     ]
     rows = []
-    notes = []
+    notes: list[str] = []
+    runs_notes: list[str] = []
     for e in t["corpora"]:
         r = e["ratios"]
         rows.append(
@@ -289,6 +296,13 @@ def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
                 _gb(e["naive"]["peak_bytes"]),
             ]
         )
+        if e.get("rounds", 1) > 1:
+            times = "; ".join(
+                f"{label} {', '.join(f'{s:.2f}' for s in e[key]['runs_seconds'])}"
+                for key, label in _FORMS
+                if e.get(key)
+            )
+            runs_notes.append(f"- {e['corpus']}, {e['rounds']} rounds (s): {times}")
         for key in ("sdt", "naive"):
             b = e[key]
             if b and b["sampled"]:
@@ -314,6 +328,8 @@ def _training_md(t: dict[str, Any] | None, image: str | None) -> list[str]:
         ],
         rows,
     )
+    if runs_notes:
+        lines += ["Every run:", "", *runs_notes, ""]
     if notes:
         lines += ["\\* extrapolated:", "", *notes, ""]
     if image:

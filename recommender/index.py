@@ -53,15 +53,16 @@ _ROW_GROUPS = 512
 _COLUMN_GROUPS = 128
 # Rare-term products are gathered this many at a time (a few MB: stays in cache).
 _PIECE = 1 << 17
-# float32 scores closer than this (to each other or to the minimum similarity)
-# may be in the wrong order: such rows are re-scored in float64. A score's
-# float32 rounding error is far below this (at most 4.2e-6 on 20 Newsgroups,
-# for long posts sharing hundreds of terms).
-_AMBIGUOUS = 1e-4
-# Scores whose score * sqrt(terms summed) reaches this are re-scored in float64
-# (expected float32 error about 2.4e-7; measured at most 1.8e-7 below it on
-# BBC News and 20 Newsgroups, against up to 4.2e-6 above it).
-_ROUNDING_SCALE = 4.0
+# A row is re-scored in float64 where its float32 scores could be off by more
+# than about 1e-7, or could be in the wrong order. A float32 sum of n products
+# totalling s is typically off by about sqrt(n) * s * 2^-24; rows where
+# score * sqrt(terms) reaches _ROUNDING_SCALE are re-scored (measured: every
+# other score is within 2.4e-7 of float64 on BBC News and 20 Newsgroups,
+# against up to 4.2e-6 above the line). The remaining scores are then in the
+# right order wherever they are more than _AMBIGUOUS apart (20 times that
+# error); closer ones (and ties, and scores at the minimum) are re-scored.
+_ROUNDING_SCALE = 6.0
+_AMBIGUOUS = 5e-6
 # Rows re-scored together (their dense scratch of vocabulary size stays in cache).
 _RESCORE_ROWS = 16
 # A chunk's pile of candidates from earlier blocks is cut back to the best

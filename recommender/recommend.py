@@ -44,6 +44,8 @@ __all__ = [
 _CANDIDATES = 100
 _WHY_TERMS = 5
 _DAY = 86400.0
+# Lexical cosine at which a draft counts as the text of a corpus article.
+_SAME_TEXT = 1e-6
 
 
 class Recommender:
@@ -246,10 +248,15 @@ class Recommender:
         z = self.semantic.project(columns, weights)
         if self.semantic.strength == 0 or scores is None:
             return z
-        neighbours, _ = self.search.query(
-            columns, weights, self.semantic.count, min_similarity=self.min_similarity, scores=scores
+        neighbours, lexical = self.search.query(
+            columns, weights, self.semantic.count + 1, min_similarity=self.min_similarity, scores=scores
         )
-        return self.semantic.augment_query(z, neighbours)
+        # A draft with the very text of a corpus article is that article: it
+        # is not its own neighbour, so that it gets the article's own vector
+        # and box (a stored article's neighbours never include itself).
+        if lexical.size and lexical[0] >= 1.0 - _SAME_TEXT:
+            neighbours = neighbours[1:]
+        return self.semantic.augment_query(z, neighbours[: self.semantic.count])
 
     def _decay(self, indices: np.ndarray, scores: np.ndarray, now: float | None) -> tuple[np.ndarray, np.ndarray]:
         """Scores times 0.5 ** (age / half-life), re-sorted; undated articles are not decayed."""

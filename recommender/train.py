@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -203,13 +201,6 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
     semantic = options.semantic_weight > 0 and options.semantic_components > 1
     pool = max(options.k, options.candidates) if semantic else options.k
-    importer = None
-    if semantic:
-        # scikit-learn (for the SVD) takes a second to import; the all-pairs
-        # step below runs mostly in native code that releases the GIL, so the
-        # import is overlapped with it.
-        importer = threading.Thread(target=importlib.import_module, args=("sklearn.decomposition",), daemon=True)
-        importer.start()
     bar = _progress_bar(len(ids), progress)
     try:
         candidates = all_pairs_topk(
@@ -227,8 +218,6 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     extra: dict[str, np.ndarray] = {}
     vectors = np.zeros((len(ids), 0), np.float32)
     if semantic:
-        if importer is not None:
-            importer.join()
         terms, vectors = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
         augmented = augment(
             vectors,

@@ -111,3 +111,21 @@ def test_all_pairs_on_twenty_newsgroups_matches_float64_brute_force() -> None:
         cut = brute[at, expected[-1]] if expected else 1.0
         assert {i for i in expected if brute[at, i] > cut + 1e-6} <= set(found.tolist()), row
         assert found.size == len(expected), row
+
+
+@pytest.mark.corpora
+def test_semantic_view_keeps_the_top_singular_values_of_bbc() -> None:
+    import numpy as np
+
+    from recommender.corpus import read_corpus
+    from recommender.model import TfidfModel
+    from recommender.ranking import fit_semantic
+
+    articles = read_corpus(shared_corpus("bbc-news.jsonl.gz")).articles
+    x = TfidfModel().fit([a.title for a in articles], [a.body for a in articles]).matrix_
+    terms, _ = fit_semantic(x, 40)
+    x64 = x.astype(np.float64)
+    true = np.sqrt(np.clip(np.linalg.eigvalsh((x64 @ x64.T).toarray())[::-1][:40], 0, None))
+    found = np.linalg.norm(x64 @ terms.astype(np.float64), axis=0)
+    np.testing.assert_allclose(found[:10], true[:10], rtol=1e-3)
+    assert np.sum(found**2) / np.sum(true**2) > 0.99

@@ -52,15 +52,16 @@ def test_semantic_blend_is_stored_and_used(demo_models: Path) -> None:
     # Free text goes through the same blend, with the draft augmented by its own lexical neighbours.
     text = rec.related_to_text("Brightwell Cells", "sodium-ion battery factory in Wrenhollow", limit=3)
     assert text.items and all("brightwell" in i.id for i in text.items[:2])
-    # A corpus article's own text, given as a draft, finds the same list as its id.
-    record = next(
-        json.loads(line)
-        for line in DEMO_CORPUS.read_text().splitlines()
-        if json.loads(line)["id"] == "tech-brightwell-sodium-battery-funding"
-    )
-    as_text = rec.related_to_text(record["title"], record["body"], limit=6)
-    as_id = rec.related(record["id"], limit=5)
-    assert [i.id for i in as_text.items if i.id != record["id"]][:5] == [i.id for i in as_id.items]
+    # Every corpus article's own text, given as a draft, finds the same list
+    # with the same scores as its id (besides the article itself).
+    for line in DEMO_CORPUS.read_text().splitlines():
+        record = json.loads(line)
+        as_text = rec.related_to_text(record["title"], record["body"], limit=6)
+        as_id = rec.related(record["id"], limit=5)
+        assert as_text.items[0].id == record["id"]
+        others = [(i.id, i.score) for i in as_text.items if i.id != record["id"]][:5]
+        assert [i for i, _ in others] == [i.id for i in as_id.items], record["id"]
+        assert [s for _, s in others] == pytest.approx([i.score for i in as_id.items], abs=1e-5)
 
 
 def test_explanations_terms_occur_in_both_and_sum_below_lexical(demo_models: Path, demo_records: list[dict]) -> None:
@@ -212,3 +213,37 @@ def test_batched_signatures_equal_one_signature_per_segment() -> None:
     expected = {signature(s) for s in segments(text) if 8 <= len(s) <= 300}
     assert expected and _signatures(text) == expected
     assert _signatures("") == set() and _signatures("tiny\nbits") == set()
+
+
+def test_randomized_svd_finds_the_top_singular_subspace() -> None:
+    import scipy.sparse as sp
+
+    from recommender.ranking import fit_semantic
+
+    rng = np.random.default_rng(7)
+    # A spectrum decaying like a corpus's: 80 topics of falling weight, plus noise, mostly zeros.
+    left = rng.standard_normal((600, 80))
+    right = rng.standard_normal((80, 900))
+    dense = (left * (0.93 ** np.arange(80))) @ right + 0.05 * rng.standard_normal((600, 900))
+    dense[rng.random(dense.shape) < 0.7] = 0.0
+    x = sp.csr_matrix(np.abs(dense), dtype=np.float32)
+    terms, vectors = fit_semantic(x, 40)
+    assert terms.shape == (900, 40) and vectors.shape == (600, 40)
+    np.testing.assert_allclose(terms.T @ terms, np.eye(40), atol=1e-5)
+    true = np.linalg.svd(x.toarray().astype(np.float64), compute_uv=False)[:40]
+    found = np.linalg.norm(x @ terms, axis=0)
+    # Largest first, none above the true ones, the leading one exact, and at
+    # least the share of the top-40 energy that scikit-learn's randomized
+    # TruncatedSVD (same number of power iterations) keeps.
+    assert np.all(np.diff(found) <= 1e-3) and np.all(found <= true * (1 + 1e-5))
+    np.testing.assert_allclose(found[0], true[0], rtol=1e-5)
+    from sklearn.decomposition import TruncatedSVD
+
+    reference = TruncatedSVD(40, n_iter=5, random_state=0).fit(x).components_.T
+    kept = np.sum(found**2) / np.sum(true**2)
+    assert kept >= np.sum(np.linalg.norm(x @ reference, axis=0) ** 2) / np.sum(true**2) - 1e-3
+    assert kept > 0.99
+    projected = np.asarray(x @ terms)
+    np.testing.assert_allclose(vectors, projected / np.linalg.norm(projected, axis=1, keepdims=True), atol=1e-6)
+    again_terms, again_vectors = fit_semantic(x, 40)
+    assert np.array_equal(terms, again_terms) and np.array_equal(vectors, again_vectors)
