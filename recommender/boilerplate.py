@@ -32,7 +32,7 @@ SAMPLE = 2000
 
 def segments(text: str) -> list[str]:
     """Lines of ``text``, long lines split further into sentences."""
-    out = []
+    out: list[str] = []
     for line in text.split("\n"):
         line = line.strip()
         if not line:

@@ -10,6 +10,7 @@ file before anything is unpickled, and only reads from the models directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
@@ -122,7 +123,7 @@ def write_bundle(
     try:
         files: dict[str, dict[str, Any]] = {}
 
-        def add(name: str, writer: Callable[[Path], None]) -> None:
+        def add(name: str, writer: Callable[[Path], object]) -> None:
             path = tmp / name
             writer(path)
             files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
@@ -146,12 +147,12 @@ def write_bundle(
         for name, value in (contents.extra_arrays or {}).items():
             arrays[name] = value
         for name, value in arrays.items():
-            add(f"{name}.npy", lambda p, v=value: np.save(p, v, allow_pickle=False))
+            add(f"{name}.npy", functools.partial(_save_array, value=value))
         add("metadata.jsonl", lambda p: p.write_bytes(blob))
         add("ids.txt", lambda p: p.write_text("\n".join(contents.ids), encoding="utf-8"))
         add("vectorizer.joblib", lambda p: joblib.dump(contents.vectorizer, p))
         for name, value in (contents.extra_json or {}).items():
-            add(name, lambda p, v=value: p.write_text(json.dumps(v, ensure_ascii=False, indent=1), encoding="utf-8"))
+            add(name, functools.partial(_save_json, value=value))
         manifest = {
             "format_version": FORMAT_VERSION,
             "version": version,
@@ -177,6 +178,14 @@ def write_bundle(
         set_current(root, version)
         prune(root, keep=keep)
     return final
+
+
+def _save_array(path: Path, value: np.ndarray) -> None:
+    np.save(path, value, allow_pickle=False)
+
+
+def _save_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -309,7 +318,7 @@ def load_bundle(models_dir: str | os.PathLike[str], version: str = CURRENT, *, m
     folder = resolve(models_dir, version)
     manifest = read_manifest(folder)
     verify(folder, manifest)
-    mode = "r" if mmap else None
+    mode: Literal["r"] | None = "r" if mmap else None
     arrays: dict[str, np.ndarray] = {}
     for name in manifest.get("arrays", _ARRAYS):
         try:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -140,10 +141,12 @@ def all_pairs_topk(
     workers = min(_n_workers(n_jobs), len(work.bounds))
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         window = workers + 1
-        blocks = [pool.submit(work.block, c) for c in range(min(window, len(work.bounds)))]
+        blocks: list[Future[Any] | None] = [pool.submit(work.block, c) for c in range(min(window, len(work.bounds)))]
         finals: list = []
         for chunk in range(len(work.bounds)):
-            row_cands, col_cands = blocks[chunk].result()
+            pending_block = blocks[chunk]
+            assert pending_block is not None
+            row_cands, col_cands = pending_block.result()
             blocks[chunk] = None
             if len(blocks) < len(work.bounds):
                 blocks.append(pool.submit(work.block, len(blocks)))
@@ -310,7 +313,7 @@ class _AllPairs:
                 full = rank == self.width - 1
                 np.maximum.at(self.column_cut, rows[full], approx[full])
 
-    def _best(self, parts: list[tuple[np.ndarray, ...]], start: int, stop: int) -> tuple[np.ndarray, ...]:
+    def _best(self, parts: Sequence[tuple[np.ndarray, ...]], start: int, stop: int) -> tuple[np.ndarray, ...]:
         """The best ``width`` (row, candidate, value) per row of start:stop, sorted, with ranks."""
         rows, cands, approx = (np.concatenate(p) for p in zip(*parts, strict=True))
         # One float64 key sorts by row, then by value descending (values lie in [-1, 2)).

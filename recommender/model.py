@@ -97,6 +97,10 @@ class TfidfModel:
             dtype=np.float32,
         )
 
+    def _ngrams(self) -> tuple[int, int]:
+        low, high = self.ngram_range
+        return int(low), int(high)
+
     def build_analyzer(self) -> Callable[[str], list[str]]:
         """The callable that turns a text into its terms (lowercased, stop words out).
 
@@ -106,7 +110,7 @@ class TfidfModel:
         """
         if not hasattr(self, "stop_words_"):
             return self._counter().build_analyzer()  # type: ignore[no-any-return]
-        return _LeanAnalyzer(self.token_pattern, self.stop_words_, tuple(self.ngram_range))
+        return _LeanAnalyzer(self.token_pattern, self.stop_words_, self._ngrams())
 
     def fit(self, titles: Sequence[str], bodies: Sequence[str]) -> TfidfModel:
         """Learn vocabulary and idf from the corpus and keep its matrix in ``matrix_``."""
@@ -146,7 +150,7 @@ class TfidfModel:
         # The lean analyzer (same terms as scikit-learn's) counts in worker
         # processes that never import scikit-learn: its import alone costs a
         # second per process.
-        analyzer = _LeanAnalyzer(self.token_pattern, self.stop_words_, tuple(self.ngram_range))
+        analyzer = _LeanAnalyzer(self.token_pattern, self.stop_words_, self._ngrams())
         n_docs = len(titles)
         n_jobs = _effective_jobs(self.n_jobs)
         if n_jobs == 1 or n_docs < _PARALLEL_MIN_DOCS:
@@ -340,7 +344,7 @@ def _count_chunk(
 ) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
     """Term counts of one chunk, titles and bodies in one shared local vocabulary (sorted)."""
     vocabulary: dict[str, int] = {}
-    matrices = []
+    matrices: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
     for texts in (titles, bodies):
         indptr = [0]
         indices: list[int] = []
@@ -357,9 +361,9 @@ def _count_chunk(
     order = np.empty(len(terms), dtype=np.int64)
     order[[vocabulary[t] for t in terms]] = np.arange(len(terms))
     out = []
-    for values, indices, indptr in matrices:
+    for counts, columns, row_starts in matrices:
         m = sp.csr_matrix(
-            (values, order[indices] if indices.size else indices, indptr), shape=(len(indptr) - 1, len(terms))
+            (counts, order[columns] if columns.size else columns, row_starts), shape=(len(row_starts) - 1, len(terms))
         )
         m.sort_indices()
         out.append(m)
@@ -383,7 +387,8 @@ def _merge_counts(
     """Stack chunk counts in one sorted vocabulary."""
     vocabulary = sorted(set().union(*(terms for terms, _, _ in parts)))
     position = {t: i for i, t in enumerate(vocabulary)}
-    titles, bodies = [], []
+    titles: list[sp.csr_matrix] = []
+    bodies: list[sp.csr_matrix] = []
     for terms, title_counts, body_counts in parts:
         remap = np.array([position[t] for t in terms], dtype=np.int64)
         for source, target in ((title_counts, titles), (body_counts, bodies)):

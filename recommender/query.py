@@ -95,7 +95,7 @@ class RelatedItem(NamedTuple):
     cheapest immutable record to make.)
     """
 
-    index: int
+    index: int  # type: ignore[assignment]  # the row number; shadows tuple.index, which no caller needs
     id: str
     score: float
     why: tuple[Contribution, ...] | None = None
