@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DAYS",
         help="halve an item's score every DAYS of age (default: off)",
     )
+    _add_boosts(p)
     p.add_argument(
         "--keep-boilerplate", action="store_true", help="do not detect and strip segments repeated across many articles"
     )
@@ -181,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=_int_in("--k", 1, 50), default=10, help="list length scored (default 10)")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for the JSON, Markdown and PNG")
     p.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    p.add_argument(
+        "--keep-field",
+        action="append",
+        choices=("tags", "section"),
+        default=[],
+        help="let the model see this field (hidden by default; never the label field), to measure a boost",
+    )
+    _add_boosts(p)
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -234,6 +243,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _add_boosts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tag-boost",
+        type=_float_in("--tag-boost", 0.0, 1.0),
+        default=None,
+        help="added to an item's score times the overlap (Jaccard) of its tags with the source's (default 0: off)",
+    )
+    p.add_argument(
+        "--section-boost",
+        type=_float_in("--section-boost", 0.0, 1.0),
+        default=None,
+        help="added to the score of an item in the source's section (default 0: off)",
+    )
+
+
 def _models_dir(args: argparse.Namespace) -> Path:
     from .bundle import default_models_dir
 
@@ -249,6 +273,8 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         "candidates": args.candidates,
         "duplicate_threshold": args.duplicate_threshold,
         "recency_half_life_days": args.recency_half_life,
+        "tag_boost": args.tag_boost,
+        "section_boost": args.section_boost,
     }
     options = TrainOptions(
         k=args.k,
@@ -362,10 +388,15 @@ def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         if not args.quiet:
             print(f"recommender: {message}", file=sys.stderr)
 
+    from .train import TrainOptions
+
+    boosts = {"tag_boost": args.tag_boost, "section_boost": args.section_boost}
     report = evaluate(
         args.corpus,
         label_field=args.label_field,
         k=args.k,
+        options=TrainOptions(**{k: v for k, v in boosts.items() if v is not None}),
+        keep_fields=tuple(args.keep_field),
         baseline=not args.no_baseline,
         on_error=args.on_error,
         progress=not args.quiet,

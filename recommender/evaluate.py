@@ -43,9 +43,18 @@ def labels_of(article: Article, field: str) -> frozenset[str]:
     return frozenset([str(value)])
 
 
-def hide_labels(article: Article) -> Article:
-    """The article as the model sees it in an evaluation: no section, no tags, no extra."""
-    return dataclasses.replace(article, section=None, tags=(), extra={})
+def hide_labels(article: Article, keep: Sequence[str] = ()) -> Article:
+    """The article as the model sees it in an evaluation: no section, no tags, no extra.
+
+    ``keep`` names fields ("tags", "section") left visible, to measure a boost
+    on a field that is not the label.
+    """
+    return dataclasses.replace(
+        article,
+        section=article.section if "section" in keep else None,
+        tags=article.tags if "tags" in keep else (),
+        extra={},
+    )
 
 
 @dataclasses.dataclass
@@ -221,11 +230,22 @@ def evaluate(
     on_error: str = "fail",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    keep_fields: Sequence[str] = (),
 ) -> EvaluationReport:
-    """Train on the corpus without its labels and measure relevance against them."""
+    """Train on the corpus without its labels and measure relevance against them.
+
+    Section and tags are hidden from the model too, unless named in
+    ``keep_fields`` (never the label field itself: that would leak the answer).
+    """
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
         raise InvalidInputError(f"k must be an integer in [1, 50], got {k!r}")
     options = options or TrainOptions()
+    unknown = set(keep_fields) - {"tags", "section"}
+    if unknown:
+        raise InvalidInputError(f"keep_fields may only name 'tags' or 'section', got {sorted(unknown)}")
+    leaked = {label_field, "category" if label_field == "section" else "section" if label_field == "category" else ""}
+    if leaked & set(keep_fields):
+        raise InvalidInputError(f"the label field {label_field!r} cannot be shown to the model")
     if options.k < k + _SPARE:
         options = dataclasses.replace(options, k=k + _SPARE)
     articles = read_corpus(corpus, on_error=on_error).articles
@@ -234,7 +254,7 @@ def evaluate(
     if unlabeled == len(articles):
         raise InvalidInputError(f"no article has the label field {label_field!r}")
     bodies = {a.id: a.body.strip() for a in articles}
-    hidden = [hide_labels(a) for a in articles]
+    hidden = [hide_labels(a, keep_fields) for a in articles]
     ids = [a.id for a in articles]
     say = log or (lambda _m: None)
     say(f"training on {len(hidden)} articles without {label_field!r}")
@@ -255,7 +275,7 @@ def evaluate(
         unlabeled=unlabeled,
         ours=ours,
         baseline=base,
-        parameters=dataclasses.asdict(options),
+        parameters={**dataclasses.asdict(options), "visible_fields": sorted(keep_fields)},
     )
 
 

@@ -98,6 +98,16 @@ class Recommender:
         self._tags: dict[str, list[int]] = bundle.json_file("tags.json") or {}
         self.dup_group = arrays["dup_group"]
         self._group_of: list[int] = self.dup_group.tolist()
+        self.tag_boost = float(params.get("tag_boost") or 0.0)
+        self.section_boost = float(params.get("section_boost") or 0.0)
+        self._tags_of: list[frozenset[int]] = []
+        if self.tag_boost:
+            # Article -> its tags (as numbers), for the overlap of two articles.
+            held: list[set[int]] = [set() for _ in self.ids]
+            for number, members in enumerate(self._tags.values()):
+                for member in members:
+                    held[member].add(number)
+            self._tags_of = [frozenset(s) for s in held]
 
     @classmethod
     def load(cls, models_dir: str | os.PathLike[str] | None = None, version: str = CURRENT) -> Recommender:
@@ -158,6 +168,8 @@ class Recommender:
         allowed = self._allowed(filters)
         row = np.asarray(self.neighbors[source])
         scores = np.asarray(self.neighbor_scores[source], dtype=np.float64)
+        if self.tag_boost or self.section_boost:
+            row, scores = self._boosted(source, row, scores)
         if self.half_life_days:
             row, scores = self._decay(row, scores, now)
         picker = _Picker(self, limit, source)
@@ -230,6 +242,8 @@ class Recommender:
                 scores=lexical_scores,
             )
             final = self.semantic.blend(lexical, z, found) if z is not None else lexical
+            if source is not None and (self.tag_boost or self.section_boost):
+                final = final + self._boosts(source, found)
             if self.half_life_days:
                 found, final = self._decay(found, final, now)
             else:
@@ -257,6 +271,34 @@ class Recommender:
         if lexical.size and lexical[0] >= 1.0 - _SAME_TEXT:
             neighbours = neighbours[1:]
         return self.semantic.augment_query(z, neighbours[: self.semantic.count])
+
+    def _boosts(self, source: int, indices: np.ndarray) -> np.ndarray:
+        """What shared tags and a shared section add to the scores of ``indices`` for ``source``.
+
+        tag_boost x the Jaccard overlap of the two tag sets, plus
+        section_boost when both articles are in the same section.
+        """
+        extra = np.zeros(indices.size)
+        if self.tag_boost and self._tags_of and self._tags_of[source]:
+            own = self._tags_of[source]
+            for at, index in enumerate(indices.tolist()):
+                theirs = self._tags_of[index]
+                if theirs:
+                    extra[at] = self.tag_boost * len(own & theirs) / len(own | theirs)
+        if self.section_boost and self._section_codes is not None:
+            code = int(self._section_codes[source])
+            if code >= 0:
+                extra += self.section_boost * (np.asarray(self._section_codes)[indices] == code)
+        return extra
+
+    def _boosted(self, source: int, indices: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A precomputed list re-ranked with the boosts (padding kept at the end)."""
+        valid = indices >= 0
+        idx = indices[valid]
+        boosted = scores[valid] + self._boosts(source, idx)
+        order = np.lexsort((self.tie_key[idx], -boosted))
+        padding = indices[~valid]
+        return np.concatenate((idx[order], padding)), np.concatenate((boosted[order], scores[~valid]))
 
     def _decay(self, indices: np.ndarray, scores: np.ndarray, now: float | None) -> tuple[np.ndarray, np.ndarray]:
         """Scores times 0.5 ** (age / half-life), re-sorted; undated articles are not decayed."""

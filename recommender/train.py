@@ -42,6 +42,8 @@ class TrainOptions:
     neighbourhood_decay: float = 25.0
     neighbourhood_strength: float = 3.0
     recency_half_life_days: float | None = None
+    tag_boost: float = 0.0
+    section_boost: float = 0.0
     strip_boilerplate: bool = True
     title_weight: float = 2.0
     min_df: int = 3
@@ -68,6 +70,10 @@ class TrainOptions:
             raise InvalidInputError(
                 f"recency_half_life_days must be a positive number of days, got {self.recency_half_life_days!r}"
             )
+        for name in ("tag_boost", "section_boost"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InvalidInputError(f"{name} must be a number in [0, 1], got {value!r}")
         if self.ngram_max not in (1, 2, 3):
             raise InvalidInputError(f"ngram_max must be 1, 2 or 3, got {self.ngram_max!r}")
 
@@ -248,6 +254,8 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
         "neighbourhood_decay": options.neighbourhood_decay,
         "neighbourhood_strength": options.neighbourhood_strength,
         "recency_half_life_days": options.recency_half_life_days,
+        "tag_boost": options.tag_boost,
+        "section_boost": options.section_boost,
         "strip_boilerplate": options.strip_boilerplate,
     }
     summary = {

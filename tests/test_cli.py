@@ -98,6 +98,16 @@ def test_export_and_info(cli_models: Path, tmp_path: Path) -> None:
         ),
         (["train", "--corpus", "x.jsonl", "--on-error", "ignore"], 2, "argument --on-error: invalid choice: 'ignore'"),
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (
+            ["train", "--corpus", "x.jsonl", "--tag-boost", "2"],
+            2,
+            "argument --tag-boost: --tag-boost must be a number in [0.0, 1.0], got '2'",
+        ),
+        (
+            ["evaluate", "--corpus", "x.jsonl", "--keep-field", "category"],
+            2,
+            "argument --keep-field: invalid choice: 'category'",
+        ),
     ],
 )
 def test_errors_are_one_line_with_exit_codes(cli_models: Path, args: list[str], code: int, message: str) -> None:

@@ -247,3 +247,41 @@ def test_randomized_svd_finds_the_top_singular_subspace() -> None:
     np.testing.assert_allclose(vectors, projected / np.linalg.norm(projected, axis=1, keepdims=True), atol=1e-6)
     again_terms, again_vectors = fit_semantic(x, 40)
     assert np.array_equal(terms, again_terms) and np.array_equal(vectors, again_vectors)
+
+
+def test_tag_and_section_boosts_rerank_by_overlap(tmp_path: Path, demo_records: list[dict]) -> None:
+    plain_dir, boosted_dir = tmp_path / "plain", tmp_path / "boosted"
+    train([DEMO_CORPUS], plain_dir, TrainOptions(min_df=1, n_jobs=1))
+    train([DEMO_CORPUS], boosted_dir, TrainOptions(min_df=1, n_jobs=1, tag_boost=0.2, section_boost=0.1))
+    plain, boosted = Recommender.load(plain_dir), Recommender.load(boosted_dir)
+    assert boosted.manifest["parameters"]["tag_boost"] == 0.2
+    records = {r["id"]: r for r in demo_records}
+    changed = 0
+    for record in demo_records:
+        source = plain.index_for(record["id"])
+        base = {
+            int(i): float(s)
+            for i, s in zip(plain.neighbors[source], plain.neighbor_scores[source], strict=True)
+            if i >= 0
+        }
+        items = boosted.related(record["id"], limit=8).items
+        scores = [item.score for item in items]
+        assert scores == sorted(scores, reverse=True)
+        own_tags = {t.lower() for t in record["tags"]}
+        for item in items:
+            other = records[item.id]
+            tags = {t.lower() for t in other["tags"]}
+            jaccard = len(own_tags & tags) / len(own_tags | tags) if own_tags and tags else 0.0
+            bonus = 0.2 * jaccard + 0.1 * (other["section"] == record["section"])
+            assert item.score == pytest.approx(base[item.index] + bonus, abs=1e-9), (record["id"], item.id)
+        changed += [i.id for i in items] != [i.id for i in plain.related(record["id"], limit=8).items]
+    assert changed > 0  # the boosts do reorder some boxes of the demo corpus
+
+
+def test_boost_options_are_checked() -> None:
+    with pytest.raises(Exception, match="tag_boost must be a number in"):
+        TrainOptions(tag_boost=1.5).validate()
+    with pytest.raises(Exception, match="cannot be shown to the model"):
+        evaluate([DEMO_CORPUS], label_field="section", keep_fields=("section",), baseline=False)
+    with pytest.raises(Exception, match="keep_fields may only name"):
+        evaluate([DEMO_CORPUS], keep_fields=("body",), baseline=False)
