@@ -70,6 +70,7 @@ def machine() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return {
+        "code": _code_version(),
         "host": socket.gethostname(),
         "cpu_model": cpu or platform.processor() or "unknown",
         "logical_cpus": os.cpu_count(),
@@ -81,6 +82,28 @@ def machine() -> dict[str, Any]:
         "libraries": versions,
         "wrk": wrk,
     }
+
+
+def _code_version() -> str:
+    """The commit measured, and whether the working tree differed from it (files edited during a run are not seen)."""
+    try:
+        root = Path(__file__).resolve().parent.parent
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "recommender", "benchmarks"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    if head.returncode != 0:
+        return "unknown (not a git checkout)"
+    changed = [line for line in dirty.stdout.splitlines() if "benchmarks/results/" not in line]
+    return head.stdout.strip() + (" with uncommitted changes" if changed else "")
 
 
 # Acceptance checks ----------------------------------------------------------
@@ -223,6 +246,7 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
             ["cores", f"{m['logical_cpus']} logical, {m['usable_cpus']} usable"],
             ["memory", _gb(m["memory_bytes"])],
             ["load average at start / end", f"{results.get('load_start')} / {results.get('load_end')}"],
+            ["code", m.get("code", "not recorded")],
             ["kernel", m["kernel"]],
             ["Python", m["python"]],
             ["libraries", ", ".join(f"{k} {v}" for k, v in m["libraries"].items() if v)],
