@@ -190,7 +190,7 @@ def bench_queries(model: Any, matrix: sp.csr_matrix, texts: list[str], k: int, n
     """Vectorising and searching timed apart, against kneighbors on the same vectors."""
     from sklearn.neighbors import NearestNeighbors
 
-    from recommender.index import SearchIndex
+    from recommender.search import SearchIndex
 
     index = SearchIndex.from_matrix(matrix, np.arange(matrix.shape[0]))
     vectors, vec_times, search_times = [], [], []

@@ -1,8 +1,6 @@
-"""Exact cosine nearest neighbours over L2-normalised sparse rows.
+"""Exact cosine nearest neighbours of every article, precomputed at training time.
 
-Two paths:
-
-* ``all_pairs_topk`` precomputes every article's top k at training time. The
+* ``all_pairs_topk`` precomputes every article's top k. The
   cost of exact all-pairs is the sum over terms of df^2, and almost all of it
   comes from the few terms with the highest document frequency. So the columns
   are split: frequent terms go into a small dense matrix multiplied with BLAS,
@@ -14,9 +12,8 @@ Two paths:
   row is re-scored in float64 where float32 rounding could change its order
   or move a score by more than about 1e-7, so the lists and scores are those
   of float64 brute force (tested to 1e-6 on 20 Newsgroups).
-* ``SearchIndex.query`` answers free text on demand: it reads only the posting
-  lists of the query's terms from a pre-transposed (column-major) copy of the
-  matrix, like an inverted index.
+
+Free text is answered on demand by :mod:`recommender.search`.
 """
 
 from __future__ import annotations
@@ -32,10 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-try:
-    from scipy.sparse._sparsetools import csr_todense as _csr_todense
-except ImportError:  # pragma: no cover
-    _csr_todense = None
+from .kernels import add_sparse_into, kth_lower_bound
 
 # Picking candidates in float32 can swap two neighbours whose scores differ by
 # less than its rounding; a few spare candidates per row are re-scored in
@@ -171,26 +165,6 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
-def _cut(values: np.ndarray, width: int, axis: int, groups: int) -> np.ndarray:
-    """A lower bound of the ``width``-th largest value along ``axis`` (-inf if unknown).
-
-    Splits the axis into about ``groups`` interleaved groups and takes their
-    maxima: at least ``width`` values reach the ``width``-th largest maximum,
-    so it bounds the true one from below, at the cost of one streaming pass
-    (elementwise maxima of contiguous slabs) instead of a selection.
-    """
-    long = values.shape[axis]
-    groups = min(groups, long)
-    if groups < width:
-        return np.full(values.shape[1 - axis], -np.inf, dtype=values.dtype)
-    size = long // groups
-    if axis == 0:
-        maxima = values[: groups * size].reshape(size, groups, -1).max(axis=0).T
-    else:
-        maxima = values[:, : groups * size].reshape(-1, size, groups).max(axis=1)
-    return np.partition(maxima, groups - width, axis=1)[:, groups - width]
-
-
 class _AllPairs:
     """Shared state of one all-pairs run: the split matrix and the candidates found so far."""
 
@@ -259,7 +233,7 @@ class _AllPairs:
                 values = postings.data.take(pos)
                 values *= np.repeat(weight, size)
                 indptr = (row_ends[row : last + 1] - row_ends[row]).astype(columns.dtype)
-                _add_sparse_into(block[row:last], indptr, columns, values)
+                add_sparse_into(block[row:last], indptr, columns, values)
             row = last
 
     def block(self, chunk: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
@@ -278,13 +252,13 @@ class _AllPairs:
             local = np.arange(stop - start)
             block[local, local] = -np.inf
         # Along rows: candidates for the chunk's own rows among the later ones.
-        r, c = _nonzero(block >= _cut(block, self.width, 1, _ROW_GROUPS)[:, None])
+        r, c = _nonzero(block >= kth_lower_bound(block, self.width, 1, _ROW_GROUPS)[:, None])
         row_cands = (r + start, c + start, block[r, c])
         # Along columns: candidates the later rows get from this chunk.
         later = block[:, stop - start :]
         if later.shape[1] == 0:
             return row_cands, ()
-        cut = np.maximum(self.column_cut[stop:], _cut(later, self.width, 0, _COLUMN_GROUPS))
+        cut = np.maximum(self.column_cut[stop:], kth_lower_bound(later, self.width, 0, _COLUMN_GROUPS))
         np.maximum(self.column_cut[stop:], cut, out=self.column_cut[stop:])
         r, c = _nonzero(later >= cut)
         return row_cands, ((c + stop).astype(np.int32), (r + start).astype(np.int32), later[r, c])
@@ -385,126 +359,3 @@ class _AllPairs:
         order = np.lexsort((self.tie_key[candidates], -scores), axis=1)[:, : self.k]
         picked = np.take_along_axis(candidates, order, axis=1)
         return picked.astype(np.int32), np.take_along_axis(scores, order, axis=1)
-
-
-def _add_sparse_into(block: np.ndarray, indptr: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
-    """block += the CSR rows (indptr, columns, values); repeated columns add up."""
-    if _csr_todense is not None:
-        # scipy's own kernel adds into the given array (toarray(out=) zeroes it first).
-        _csr_todense(block.shape[0], block.shape[1], indptr, columns, values, block)
-    else:  # pragma: no cover - only if scipy moves its private kernel
-        rows = np.repeat(np.arange(block.shape[0]), np.diff(indptr))
-        np.add.at(block, (rows, columns), values)
-
-
-def top_columns(block: np.ndarray, width: int, group: int = 32) -> np.ndarray:
-    """Column indices of the ``width`` largest values of each row (any order).
-
-    Scans the block once for the maxima of groups of ``group`` columns; only
-    the best ``width`` groups of a row can hold its ``width`` best values, so
-    the exact selection then runs on width x group values instead of the row.
-    """
-    n_rows, n_cols = block.shape
-    n_groups = -(-n_cols // group)
-    if n_groups <= width:
-        return np.argpartition(-block, width - 1, axis=1)[:, :width]
-    pad = n_groups * group - n_cols
-    padded = np.pad(block, ((0, 0), (0, pad)), constant_values=-np.inf) if pad else block
-    maxima = padded.reshape(n_rows, n_groups, group).max(axis=2)
-    best_groups = np.argpartition(-maxima, width - 1, axis=1)[:, :width]
-    columns = (best_groups[:, :, None] * group + np.arange(group)).reshape(n_rows, -1)
-    values = np.take_along_axis(padded, columns, axis=1)
-    chosen = np.argpartition(-values, width - 1, axis=1)[:, :width]
-    return np.take_along_axis(columns, chosen, axis=1)
-
-
-class SearchIndex:
-    """On-demand exact top-k for a query vector over a column-major matrix.
-
-    ``postings`` is the corpus matrix transposed to CSR (one row per term,
-    holding the documents that use it and their weights), so a query touches
-    only the posting lists of its own terms.
-    """
-
-    def __init__(self, postings: sp.csr_matrix, tie_key: np.ndarray) -> None:
-        self.postings = postings
-        self.tie_key = tie_key
-        self.n_documents = postings.shape[1]
-        self._local = threading.local()
-
-    @classmethod
-    def from_matrix(cls, matrix: sp.csr_matrix, tie_key: np.ndarray) -> SearchIndex:
-        """Build from the row-major corpus matrix."""
-        postings = sp.csr_matrix(matrix.T, dtype=np.float32)
-        postings.sort_indices()
-        return cls(postings, tie_key)
-
-    def scores(self, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Cosine of the query with every document (dense float64, length N)."""
-        indptr, indices, data = self.postings.indptr, self.postings.indices, self.postings.data
-        begins, ends = indptr[columns], indptr[columns + 1]
-        total = int((ends - begins).sum())
-        out = np.zeros((1, self.n_documents))
-        if total == 0:
-            return out[0]
-        # The touched postings are copied run by run (one memcpy and one
-        # multiply per query term) into per-thread buffers reused across
-        # queries: fresh multi-MB temporaries cost page faults on every call,
-        # which took more time than the arithmetic.
-        buffers = getattr(self._local, "buffers", None)
-        if buffers is None or buffers[0].size < total:
-            size = total + total // 4
-            buffers = self._local.buffers = (np.empty(size, dtype=indices.dtype), np.empty(size))
-        docs, contrib = buffers[0][:total], buffers[1][:total]
-        low = 0
-        for begin, end, weight in zip(begins.tolist(), ends.tolist(), weights.tolist(), strict=True):
-            high = low + end - begin
-            docs[low:high] = indices[begin:end]
-            # float32 x float32 is exact in float64; the sum runs in float64.
-            np.multiply(data[begin:end], weight, out=contrib[low:high], dtype=np.float64)
-            low = high
-        _add_sparse_into(out, np.array([0, total], dtype=docs.dtype), docs, contrib)
-        return out[0]
-
-    def query(
-        self,
-        columns: np.ndarray,
-        weights: np.ndarray,
-        k: int,
-        *,
-        min_similarity: float = 0.0,
-        exclude: np.ndarray | None = None,
-        allowed: np.ndarray | None = None,
-        scores: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top k (document indices, scores) for one sparse query vector.
-
-        ``exclude`` lists document indices never to return; ``allowed`` (a
-        boolean mask over documents) restricts the result to a subset.
-        Only documents scoring above ``min_similarity`` (and above 0) count.
-        ``scores`` passes the query's scores from :meth:`scores` when the
-        caller already has them (they are not modified).
-        """
-        if columns.size == 0 or k <= 0:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
-        scores = self.scores(columns, weights) if scores is None else scores.copy()
-        floor = max(min_similarity, 0.0)
-        if exclude is not None and exclude.size:
-            scores[exclude] = -np.inf
-        if allowed is not None:
-            scores[~allowed] = -np.inf
-        # Only values reaching a lower bound of the k-th best can be in the
-        # answer: one streaming pass instead of a selection over every document.
-        cut = _cut(scores[None, :], k, 1, _ROW_GROUPS)[0]
-        candidates = np.flatnonzero(scores >= cut) if cut > floor else np.flatnonzero(scores > floor)
-        candidates = candidates[scores[candidates] > floor]
-        if candidates.size == 0:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float64)
-        if candidates.size > k:
-            cand_scores = scores[candidates]
-            # Keep everything tied with the k-th score so that the tie key decides.
-            kth = np.partition(cand_scores, cand_scores.size - k)[cand_scores.size - k]
-            candidates = candidates[cand_scores >= kth]
-        order = np.lexsort((self.tie_key[candidates], -scores[candidates]))[:k]
-        picked = candidates[order]
-        return picked.astype(np.int32), scores[picked]

@@ -15,7 +15,6 @@ import scipy.sparse as sp
 
 from .bundle import CURRENT, LoadedBundle, default_models_dir, load_bundle
 from .errors import UnknownArticleError
-from .index import SearchIndex
 from .query import (
     MAX_LIMIT,
     NO_FILTERS,
@@ -27,6 +26,7 @@ from .query import (
     parse_when,
 )
 from .ranking import SemanticView
+from .search import SearchIndex
 
 __all__ = [
     "MAX_LIMIT",
