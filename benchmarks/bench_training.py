@@ -410,6 +410,7 @@ def run(mode: str, workspace: Path, corpora: list[str], synthetic_size: int) -> 
             "ours_vs_naive": round(ours / entry["naive"]["seconds"], 3),
             "default_vs_plain": round(ours / plain, 3) if plain else None,
             "plain_vs_sdt": round(plain / sdt, 3) if sdt and plain else None,
+            "plain_vs_naive": round(plain / entry["naive"]["seconds"], 3) if plain else None,
         }
         log(f"training {name}: done, ratios {entry['ratios']}")
         results.append(entry)

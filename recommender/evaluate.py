@@ -243,8 +243,9 @@ def evaluate(
     unknown = set(keep_fields) - {"tags", "section"}
     if unknown:
         raise InvalidInputError(f"keep_fields may only name 'tags' or 'section', got {sorted(unknown)}")
-    leaked = {label_field, "category" if label_field == "section" else "section" if label_field == "category" else ""}
-    if leaked & set(keep_fields):
+    # An article's section is read from its "section" or "category" field.
+    label_as_field = "section" if label_field in ("section", "category") else label_field
+    if label_as_field in keep_fields:
         raise InvalidInputError(f"the label field {label_field!r} cannot be shown to the model")
     if options.k < k + _SPARE:
         options = dataclasses.replace(options, k=k + _SPARE)

@@ -328,8 +328,9 @@ class _AllPairs:
 
         The float32 scores decide wherever they can: a row is re-scored in
         float64 only when two of its first k + 1 candidates, or one of them
-        and the minimum similarity, lie closer than float32 rounding could
-        blur (``_AMBIGUOUS``). Its order and ties are then exact too.
+        and the minimum similarity, lie closer than ``_AMBIGUOUS``, or when
+        one of its scores sums enough products to drift (``_ROUNDING_SCALE``).
+        Its order and ties are then exact too.
         """
         start, stop = self.bounds[chunk]
         rows, cands, approx, rank = self._best([row_cands, *self.pending[chunk]], start, stop)
@@ -344,8 +345,7 @@ class _AllPairs:
         with np.errstate(invalid="ignore"):
             close = np.any(head[:, :-1] - head[:, 1:] < _AMBIGUOUS, axis=1)
         close |= np.any(np.abs(head - self.floor) < _AMBIGUOUS, axis=1)
-        # A float32 sum of n products totalling s is typically off by about
-        # sqrt(n) * s * 2^-24; rows where that could approach 1e-6 are re-scored.
+        # A pair sums at most as many products as the shorter of its two rows has terms.
         terms = np.minimum(self.row_terms[own, None], self.row_terms[candidates[:, : head.shape[1]]])
         with np.errstate(invalid="ignore"):
             close |= np.any(head * np.sqrt(terms) >= _ROUNDING_SCALE, axis=1)
