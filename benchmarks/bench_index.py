@@ -2,7 +2,7 @@
 
 Two measurements on one corpus, after fitting ``TfidfModel(n_jobs=1)``:
 
-* all-pairs top k: ``recommender.index.all_pairs_topk`` over every row, against
+* all-pairs top k: ``recommender.allpairs.all_pairs_topk`` over every row, against
   ``sparse_dot_topn.sp_matmul_topn(X, X.T, top_n=k+1, n_threads=2)`` and the
   naive ``NearestNeighbors(metric="cosine", algorithm="brute").kneighbors``.
   Ours always runs on every row; a baseline given ``sample_rows`` runs on a
@@ -112,7 +112,7 @@ def bench_all_pairs(matrix: sp.csr_matrix, k: int, sample_rows: int | None, seed
     import sparse_dot_topn as sdt
     from sklearn.neighbors import NearestNeighbors
 
-    from recommender.index import all_pairs_topk
+    from recommender.allpairs import all_pairs_topk
 
     n = matrix.shape[0]
     rows = np.sort(np.random.default_rng(seed).choice(n, sample_rows, replace=False)) if sample_rows else np.arange(n)
@@ -234,7 +234,7 @@ def run(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Fit the corpus (minus held-out query sources) and run both benchmarks."""
-    from recommender.model import TfidfModel
+    from recommender.tfidf import TfidfModel
 
     records = load_corpus(corpus)
     rng = np.random.default_rng(seed)

@@ -252,7 +252,7 @@ def _baseline_job(method: str, corpus: Path, out: Path, sample: int | None) -> d
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from recommender.model import TOKEN_PATTERN
+    from recommender.tfidf import TOKEN_PATTERN
     from recommender.train import TrainOptions
 
     phases: dict[str, float] = {}
@@ -303,8 +303,8 @@ def _baseline_job(method: str, corpus: Path, out: Path, sample: int | None) -> d
     phases["topk"] = time.perf_counter() - t
     t = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "neighbors.npy", indices)
-    np.save(out / "neighbor_scores.npy", scores)
+    np.save(out / "neighbours.npy", indices)
+    np.save(out / "neighbour_scores.npy", scores)
     phases["save"] = time.perf_counter() - t
     scale = n / rows.size
     estimated = phases["read"] + phases["vectorise"] + (phases["topk"] + phases["save"]) * scale

@@ -29,13 +29,13 @@ import scipy.sparse as sp
 
 from .errors import BundleError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "current"
 MANIFEST = "manifest.json"
 _VERSION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.TZ")
 _ARRAYS = (
-    "neighbors",
-    "neighbor_scores",
+    "neighbours",
+    "neighbour_scores",
     "matrix_data",
     "matrix_indices",
     "matrix_indptr",
@@ -85,8 +85,8 @@ class BundleContents:
 
     vectorizer: Any
     matrix: sp.csr_matrix
-    neighbors: np.ndarray
-    neighbor_scores: np.ndarray
+    neighbours: np.ndarray
+    neighbour_scores: np.ndarray
     tie_key: np.ndarray
     ids: list[str]
     metadata: list[bytes]
@@ -132,8 +132,8 @@ def write_bundle(
         postings = sp.csr_matrix(matrix.T)
         postings.sort_indices()
         arrays = {
-            "neighbors": contents.neighbors.astype(np.int32),
-            "neighbor_scores": contents.neighbor_scores.astype(np.float32),
+            "neighbours": contents.neighbours.astype(np.int32),
+            "neighbour_scores": contents.neighbour_scores.astype(np.float32),
             "matrix_data": matrix.data.astype(np.float32),
             "matrix_indices": matrix.indices.astype(np.int32),
             "matrix_indptr": matrix.indptr.astype(np.int64),
@@ -161,7 +161,7 @@ def write_bundle(
             "parameters": contents.parameters,
             **contents.summary,
             "shape": list(matrix.shape),
-            "k": int(contents.neighbors.shape[1]),
+            "k": int(contents.neighbours.shape[1]),
             "arrays": sorted(arrays),
             "files": files,
         }

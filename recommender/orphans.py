@@ -28,8 +28,8 @@ def find_orphans(rec: Recommender, *, min_score: float = 0.1, min_items: int = 3
 
     Reads the precomputed lists only, so it costs one pass over the bundle.
     """
-    neighbours = np.asarray(rec.neighbors)
-    scores = np.asarray(rec.neighbor_scores)
+    neighbours = np.asarray(rec.neighbours)
+    scores = np.asarray(rec.neighbour_scores)
     counts = (neighbours >= 0).sum(axis=1)
     best = np.where(counts > 0, scores[:, 0], 0.0)
     weak = np.flatnonzero((counts < min_items) | (best < min_score))

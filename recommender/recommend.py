@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from .bundle import CURRENT, LoadedBundle, default_models_dir, load_bundle
 from .errors import UnknownArticleError
-from .query import (
+from .values import (
     MAX_LIMIT,
     NO_FILTERS,
     Contribution,
@@ -25,7 +25,7 @@ from .query import (
     check_limit,
     parse_when,
 )
-from .ranking import SemanticView
+from .semantic import SemanticView
 from .search import SearchIndex
 
 __all__ = [
@@ -61,8 +61,8 @@ class Recommender:
         # Plain ndarray views of the memory maps: indexing an np.memmap pays
         # for a subclass object on every access, which shows on the hot path.
         arrays = {name: np.asarray(value).view(np.ndarray) for name, value in bundle.arrays.items()}
-        self.neighbors = arrays["neighbors"]
-        self.neighbor_scores = arrays["neighbor_scores"]
+        self.neighbours = arrays["neighbours"]
+        self.neighbour_scores = arrays["neighbour_scores"]
         self.tie_key = arrays["tie_key"]
         n_docs, n_terms = len(self.ids), int(self.manifest["vocabulary"])
         self.matrix = sp.csr_matrix(
@@ -166,8 +166,8 @@ class Recommender:
         source = self.index_for(article_id)
         exclude = self._excluded(filters, source)
         allowed = self._allowed(filters)
-        row = np.asarray(self.neighbors[source])
-        scores = np.asarray(self.neighbor_scores[source], dtype=np.float64)
+        row = np.asarray(self.neighbours[source])
+        scores = np.asarray(self.neighbour_scores[source], dtype=np.float64)
         if self.tag_boost or self.section_boost:
             row, scores = self._boosted(source, row, scores)
         if self.half_life_days:

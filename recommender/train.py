@@ -20,9 +20,9 @@ from .boilerplate import Stripper, find_boilerplate
 from .bundle import BundleContents, write_bundle
 from .corpus import EXCERPT_CHARS, Article, Problem, read_corpus
 from .errors import InvalidInputError
-from .index import all_pairs_topk
-from .model import TfidfModel
-from .ranking import augment, fit_semantic, rerank_neighbours
+from .allpairs import all_pairs_topk
+from .tfidf import TfidfModel
+from .semantic import augment, fit_semantic, rerank_neighbours
 from .text import make_excerpt
 
 MAX_K = 200
@@ -270,8 +270,8 @@ def build_contents(articles: Sequence[Article], options: TrainOptions, progress:
     return BundleContents(
         vectorizer=model,
         matrix=model.matrix_,
-        neighbors=neighbours.indices,
-        neighbor_scores=neighbours.scores,
+        neighbours=neighbours.indices,
+        neighbour_scores=neighbours.scores,
         tie_key=tie_key,
         ids=ids,
         metadata=[_metadata_line(a) for a in articles],

@@ -194,7 +194,7 @@ def test_filters_return_every_matching_item(
 
 def test_a_filter_finds_more_than_the_precomputed_list(short_models: Path) -> None:
     rec = Recommender.load(short_models)
-    precomputed = int((rec.neighbors[rec.index_for("f1")] >= 0).sum())
+    precomputed = int((rec.neighbours[rec.index_for("f1")] >= 0).sum())
     assert precomputed == 2
     with make_client(short_models) as c:
         items = c.get("/v1/articles/f1/related?limit=10&section=sport").json()["items"]
@@ -498,7 +498,7 @@ def test_reload_ok(client: TestClient, rec: Recommender) -> None:
 
 def damage(models: Path, version: str) -> None:
     """Flip bytes of one array of a bundle so that its checksum no longer matches."""
-    target = models / version / "neighbor_scores.npy"
+    target = models / version / "neighbour_scores.npy"
     data = bytearray(target.read_bytes())
     data[-4:] = b"\xff\xff\xff\xff"
     target.write_bytes(bytes(data))
@@ -516,7 +516,7 @@ def test_reload_refuses_a_damaged_bundle_and_keeps_serving(tmp_path: Path) -> No
         assert r.status_code == 409
         detail = r.json()["detail"]
         assert detail.startswith(f"bundle refused, still serving {old}: ")
-        assert "neighbor_scores.npy" in detail
+        assert "neighbour_scores.npy" in detail
         assert c.get("/readyz").json()["model_version"] == old
         assert c.get("/v1/articles/f1/related").json() == before
         # Switching back to the sound bundle is accepted again.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.bundle import MANIFEST, current_version, list_versions, load_bundle, resolve, write_bundle
+from recommender.bundle import FORMAT_VERSION, MANIFEST, current_version, list_versions, load_bundle, resolve, write_bundle
 from recommender.corpus import read_corpus
 from recommender.errors import BundleError
 from recommender.recommend import Recommender
@@ -18,11 +18,11 @@ from recommender.train import build_contents, train
 def test_round_trip_keeps_arrays_and_metadata(tiny_models: Path) -> None:
     bundle = load_bundle(tiny_models)
     manifest = bundle.manifest
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["articles"] == 13 and manifest["version"] == current_version(tiny_models)
     assert set(manifest["libraries"]) >= {"numpy", "scipy", "scikit-learn", "joblib", "python", "recommender"}
     assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
-    assert isinstance(bundle.arrays["neighbors"], np.memmap)
+    assert isinstance(bundle.arrays["neighbours"], np.memmap)
     rec = Recommender(bundle)
     assert rec.article("f1")["title"] == "United win the cup final"
     assert rec.article("f1")["tags"] == ["football"]
@@ -34,7 +34,7 @@ def test_loaded_model_answers_like_the_fitted_one(tmp_path: Path, tiny_corpus: P
     folder = write_bundle(tmp_path / "m", contents)
     rec = Recommender.load(tmp_path / "m")
     assert folder.name == rec.version
-    np.testing.assert_array_equal(np.asarray(rec.neighbors), contents.neighbors)
+    np.testing.assert_array_equal(np.asarray(rec.neighbours), contents.neighbours)
     np.testing.assert_array_equal(rec.matrix.toarray(), contents.matrix.toarray())
     cols, _ = rec.vectorizer.transform_one("Comet", "telescope comet")
     assert cols.size == 2
@@ -46,7 +46,7 @@ def _flip_one_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("name", ["neighbors.npy", "vectorizer.joblib", "metadata.jsonl", "ids.txt"])
+@pytest.mark.parametrize("name", ["neighbours.npy", "vectorizer.joblib", "metadata.jsonl", "ids.txt"])
 def test_one_changed_byte_is_refused_naming_the_file(tiny_models: Path, name: str) -> None:
     folder = resolve(tiny_models)
     _flip_one_byte(folder / name)
@@ -63,7 +63,7 @@ def test_missing_file_and_unknown_format_version(tiny_models: Path) -> None:
     with pytest.raises(BundleError) as info:
         load_bundle(tiny_models)
     assert str(info.value) == (
-        f"{folder / MANIFEST}: unknown bundle format version 99 (this recommender reads version 1)"
+        f"{folder / MANIFEST}: unknown bundle format version 99 (this recommender reads version {FORMAT_VERSION})"
     )
     manifest["format_version"] = 1
     (folder / MANIFEST).write_text(json.dumps(manifest))

@@ -91,8 +91,8 @@ def test_all_pairs_on_twenty_newsgroups_matches_float64_brute_force() -> None:
     import numpy as np
 
     from recommender.corpus import read_corpus
-    from recommender.index import all_pairs_topk
-    from recommender.model import TfidfModel
+    from recommender.allpairs import all_pairs_topk
+    from recommender.tfidf import TfidfModel
 
     articles = read_corpus(shared_corpus("20newsgroups.jsonl.gz")).articles
     x = TfidfModel().fit([a.title for a in articles], [a.body for a in articles]).matrix_
@@ -118,8 +118,8 @@ def test_semantic_view_keeps_the_top_singular_values_of_bbc() -> None:
     import numpy as np
 
     from recommender.corpus import read_corpus
-    from recommender.model import TfidfModel
-    from recommender.ranking import fit_semantic
+    from recommender.tfidf import TfidfModel
+    from recommender.semantic import fit_semantic
 
     articles = read_corpus(shared_corpus("bbc-news.jsonl.gz")).articles
     x = TfidfModel().fit([a.title for a in articles], [a.body for a in articles]).matrix_

@@ -453,7 +453,7 @@ def poll_log(server: Server, needle: str) -> bool:
 
 
 def damage(models: Path, version: str) -> None:
-    target = models / version / "neighbor_scores.npy"
+    target = models / version / "neighbour_scores.npy"
     data = bytearray(target.read_bytes())
     data[-4:] = b"\xff\xff\xff\xff"
     target.write_bytes(bytes(data))

@@ -75,7 +75,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     damaged = train(
         [write_jsonl(root / "c.jsonl", records[:-1])], folder, TrainOptions(n_jobs=1, title_weight=3.0), keep=10
     ).version
-    target = folder / damaged / "neighbors.npy"
+    target = folder / damaged / "neighbours.npy"
     data = bytearray(target.read_bytes())
     data[-8:] = bytes(8)
     target.write_bytes(bytes(data))
@@ -178,7 +178,7 @@ def test_reload_under_load_loses_nothing_and_never_mixes(server: Server, models:
     status, body, serving = refused[0]
     assert status == 409
     assert body["detail"].startswith(f"bundle refused, still serving {models.b}: ")
-    assert "neighbors.npy" in body["detail"]
+    assert "neighbours.npy" in body["detail"]
     assert serving == models.b
 
     problems = [p for o in outcomes for p in o.problems]

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import InvalidInputError
-from ..query import Filters
+from ..values import Filters
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})

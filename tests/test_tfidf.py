@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.errors import InvalidInputError, NotFittedError
-from recommender.model import TOKEN_PATTERN, TfidfModel
+from recommender.tfidf import TOKEN_PATTERN, TfidfModel
 
 from .conftest import TINY
 

@@ -218,7 +218,7 @@ def test_batched_signatures_equal_one_signature_per_segment() -> None:
 def test_randomized_svd_finds_the_top_singular_subspace() -> None:
     import scipy.sparse as sp
 
-    from recommender.ranking import fit_semantic
+    from recommender.semantic import fit_semantic
 
     rng = np.random.default_rng(7)
     # A spectrum decaying like a corpus's: 80 topics of falling weight, plus noise, mostly zeros.
@@ -261,7 +261,7 @@ def test_tag_and_section_boosts_rerank_by_overlap(tmp_path: Path, demo_records: 
         source = plain.index_for(record["id"])
         base = {
             int(i): float(s)
-            for i, s in zip(plain.neighbors[source], plain.neighbor_scores[source], strict=True)
+            for i, s in zip(plain.neighbours[source], plain.neighbour_scores[source], strict=True)
             if i >= 0
         }
         items = boosted.related(record["id"], limit=8).items

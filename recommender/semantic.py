@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .index import Neighbours
+from .allpairs import Neighbours
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.neighbors import NearestNeighbors
 
-from recommender.index import all_pairs_topk
+from recommender.allpairs import all_pairs_topk
 from recommender.kernels import kth_lower_bound
 from recommender.search import SearchIndex
 
