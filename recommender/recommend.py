@@ -15,6 +15,8 @@ import scipy.sparse as sp
 
 from .bundle import CURRENT, LoadedBundle, default_models_dir, load_bundle
 from .errors import UnknownArticleError
+from .search import SearchIndex
+from .semantic import SemanticView
 from .values import (
     MAX_LIMIT,
     NO_FILTERS,
@@ -25,8 +27,6 @@ from .values import (
     check_limit,
     parse_when,
 )
-from .semantic import SemanticView
-from .search import SearchIndex
 
 __all__ = [
     "MAX_LIMIT",

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from .allpairs import all_pairs_topk
 from .boilerplate import Stripper, find_boilerplate
 from .bundle import BundleContents, write_bundle
 from .corpus import EXCERPT_CHARS, Article, Problem, read_corpus
 from .errors import InvalidInputError
-from .allpairs import all_pairs_topk
-from .tfidf import TfidfModel
 from .semantic import augment, fit_semantic, rerank_neighbours
 from .text import make_excerpt
+from .tfidf import TfidfModel
 
 MAX_K = 200
 

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.bundle import FORMAT_VERSION, MANIFEST, current_version, list_versions, load_bundle, resolve, write_bundle
+from recommender.bundle import (
+    FORMAT_VERSION,
+    MANIFEST,
+    current_version,
+    list_versions,
+    load_bundle,
+    resolve,
+    write_bundle,
+)
 from recommender.corpus import read_corpus
 from recommender.errors import BundleError
 from recommender.recommend import Recommender
@@ -65,7 +73,7 @@ def test_missing_file_and_unknown_format_version(tiny_models: Path) -> None:
     assert str(info.value) == (
         f"{folder / MANIFEST}: unknown bundle format version 99 (this recommender reads version {FORMAT_VERSION})"
     )
-    manifest["format_version"] = 1
+    manifest["format_version"] = FORMAT_VERSION
     (folder / MANIFEST).write_text(json.dumps(manifest))
     (folder / "ids.txt").unlink()
     with pytest.raises(BundleError, match="ids.txt: file listed in the manifest is missing"):

@@ -90,8 +90,8 @@ def test_all_pairs_on_twenty_newsgroups_matches_float64_brute_force() -> None:
     # such rows must remove. Checked on every 10th row and the 300 longest.
     import numpy as np
 
-    from recommender.corpus import read_corpus
     from recommender.allpairs import all_pairs_topk
+    from recommender.corpus import read_corpus
     from recommender.tfidf import TfidfModel
 
     articles = read_corpus(shared_corpus("20newsgroups.jsonl.gz")).articles
@@ -118,8 +118,8 @@ def test_semantic_view_keeps_the_top_singular_values_of_bbc() -> None:
     import numpy as np
 
     from recommender.corpus import read_corpus
-    from recommender.tfidf import TfidfModel
     from recommender.semantic import fit_semantic
+    from recommender.tfidf import TfidfModel
 
     articles = read_corpus(shared_corpus("bbc-news.jsonl.gz")).articles
     x = TfidfModel().fit([a.title for a in articles], [a.body for a in articles]).matrix_
