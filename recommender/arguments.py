@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep", type=_int_in("--keep", 1, 1000), default=3, help="bundle versions kept on disk (default 3)"
     )
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="write a model even when no article has a neighbour (refused by default)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("related", help="related articles for an article id or a text")

@@ -1,11 +1,12 @@
-"""Versioned model bundles on disk.
+"""Versioned model bundles on disk: pure serialisation of :class:`recommender.schema.ModelParts`.
 
 A bundle is a folder ``<models_dir>/<version>/`` holding a ``manifest.json``
 beside plain arrays (``.npy``, memory-mappable), the article metadata and the
-fitted vectoriser. It is written into a hidden temporary folder and renamed
-into place; ``<models_dir>/current`` is a symbolic link switched atomically
-with ``os.replace``. Loading checks the format version and the sha256 of every
-file before anything is unpickled, and only reads from the models directory.
+vocabulary as text: nothing is pickled. It is written into a hidden temporary
+folder and renamed into place; ``<models_dir>/current`` is a symbolic link
+switched atomically with ``os.replace``. Loading checks the format version and
+the sha256 of every file it reads, then the arrays against the schema, and
+only reads from the models directory.
 """
 
 from __future__ import annotations
@@ -13,37 +14,44 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import mmap
 import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import joblib
 import numpy as np
-import scipy.sparse as sp
 
 from .errors import BundleError
+from .schema import (
+    ARRAYS,
+    FORMAT_VERSION,
+    IDS_FILE,
+    MANIFEST,
+    METADATA_FILE,
+    SECTIONS_FILE,
+    STOP_WORDS_FILE,
+    TAGS_FILE,
+    TERMS_FILE,
+    ModelParts,
+)
 
-FORMAT_VERSION = 2
 CURRENT = "current"
-MANIFEST = "manifest.json"
 _VERSION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.TZ")
-_ARRAYS = (
-    "neighbours",
-    "neighbour_scores",
-    "matrix_data",
-    "matrix_indices",
-    "matrix_indptr",
-    "postings_data",
-    "postings_indices",
-    "postings_indptr",
-    "tie_key",
-    "meta_offsets",
+# Every file a bundle holds besides the manifest; the loader reads these and
+# nothing else, and refuses a manifest that does not list (and so checksum) all.
+BUNDLE_FILES = (
+    *(f"{name}.npy" for name in ARRAYS),
+    IDS_FILE,
+    TERMS_FILE,
+    STOP_WORDS_FILE,
+    METADATA_FILE,
+    SECTIONS_FILE,
+    TAGS_FILE,
 )
 
 
@@ -71,29 +79,12 @@ def library_versions() -> dict[str, str]:
     from . import __version__
 
     found = {"recommender": __version__, "python": platform.python_version()}
-    for name in ("numpy", "scipy", "scikit-learn", "joblib"):
+    for name in ("numpy", "scipy"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:  # pragma: no cover - a dependency is always installed
             found[name] = "unknown"
     return found
-
-
-@dataclass
-class BundleContents:
-    """What training hands to :func:`write_bundle`."""
-
-    vectorizer: Any
-    matrix: sp.csr_matrix
-    neighbours: np.ndarray
-    neighbour_scores: np.ndarray
-    tie_key: np.ndarray
-    ids: list[str]
-    metadata: list[bytes]
-    parameters: dict[str, Any]
-    summary: dict[str, Any]
-    extra_arrays: dict[str, np.ndarray] | None = None
-    extra_json: dict[str, Any] | None = None
 
 
 def new_version(digest: str, now: datetime | None = None) -> str:
@@ -104,22 +95,31 @@ def new_version(digest: str, now: datetime | None = None) -> str:
 
 def write_bundle(
     models_dir: str | os.PathLike[str],
-    contents: BundleContents,
+    parts: ModelParts,
     *,
     make_current: bool = True,
     keep: int = 3,
     before_rename: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a bundle atomically and (by default) make it the current one.
+    """Write a model's parts as bundle ``parts.version``, atomically; by default make it current.
 
     Returns the bundle folder. ``keep`` older versions are left in place (the
     current one is never removed). ``before_rename`` is a test hook called with
     the temporary folder just before it is renamed into place.
     """
     root = Path(models_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    version = new_version(contents.summary["corpus_digest"])
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root))
+    version = parts.version
+    _check_version_name(version)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(f"cannot create the models directory {str(root)!r}: {exc.strerror or exc}") from None
+    if (root / version).exists():
+        raise BundleError(f"bundle {version!r} already exists in {str(root)!r}")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root))
+    except OSError as exc:
+        raise BundleError(f"cannot write to the models directory {str(root)!r}: {exc.strerror or exc}") from None
     try:
         files: dict[str, dict[str, Any]] = {}
 
@@ -128,41 +128,18 @@ def write_bundle(
             writer(path)
             files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
 
-        matrix = contents.matrix
-        postings = sp.csr_matrix(matrix.T)
-        postings.sort_indices()
-        arrays = {
-            "neighbours": contents.neighbours.astype(np.int32),
-            "neighbour_scores": contents.neighbour_scores.astype(np.float32),
-            "matrix_data": matrix.data.astype(np.float32),
-            "matrix_indices": matrix.indices.astype(np.int32),
-            "matrix_indptr": matrix.indptr.astype(np.int64),
-            "postings_data": postings.data.astype(np.float32),
-            "postings_indices": postings.indices.astype(np.int32),
-            "postings_indptr": postings.indptr.astype(np.int64),
-            "tie_key": contents.tie_key.astype(np.int64),
-        }
-        blob = b"".join(contents.metadata)
-        arrays["meta_offsets"] = np.cumsum([0] + [len(m) for m in contents.metadata], dtype=np.int64)
-        for name, value in (contents.extra_arrays or {}).items():
-            arrays[name] = value
-        for name, value in arrays.items():
-            add(f"{name}.npy", functools.partial(_save_array, value=value))
-        add("metadata.jsonl", lambda p: p.write_bytes(blob))
-        add("ids.txt", lambda p: p.write_text("\n".join(contents.ids), encoding="utf-8"))
-        add("vectorizer.joblib", lambda p: joblib.dump(contents.vectorizer, p))
-        for name, value in (contents.extra_json or {}).items():
-            add(name, functools.partial(_save_json, value=value))
+        for name, spec in ARRAYS.items():
+            add(f"{name}.npy", functools.partial(_save_array, value=np.asarray(parts.arrays[name], dtype=spec.dtype)))
+        add(METADATA_FILE, lambda p: p.write_bytes(bytes(parts.metadata)))
+        add(IDS_FILE, functools.partial(_save_lines, lines=parts.ids))
+        add(TERMS_FILE, functools.partial(_save_lines, lines=parts.terms))
+        add(STOP_WORDS_FILE, functools.partial(_save_lines, lines=sorted(parts.stop_words)))
+        add(SECTIONS_FILE, functools.partial(_save_json, value=parts.sections))
+        add(TAGS_FILE, functools.partial(_save_json, value=parts.tags))
         manifest = {
+            **parts.manifest,
             "format_version": FORMAT_VERSION,
-            "version": version,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "libraries": library_versions(),
-            "parameters": contents.parameters,
-            **contents.summary,
-            "shape": list(matrix.shape),
-            "k": int(contents.neighbours.shape[1]),
-            "arrays": sorted(arrays),
             "files": files,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
@@ -171,13 +148,19 @@ def write_bundle(
             before_rename(tmp)
         final = root / version
         os.rename(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise BundleError(f"cannot write bundle {version!r} to {str(root)!r}: {exc.strerror or exc}") from None
         raise
     if make_current:
         set_current(root, version)
         prune(root, keep=keep)
     return final
+
+
+def _save_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def _save_array(path: Path, value: np.ndarray) -> None:
@@ -296,45 +279,55 @@ def verify(folder: Path, manifest: dict[str, Any]) -> None:
             raise BundleError(f"{path}: checksum mismatch: the bundle is damaged or was modified")
 
 
-@dataclass
-class LoadedBundle:
-    """The raw parts of a verified bundle; :class:`recommender.Recommender` wraps them."""
+def load_bundle(models_dir: str | os.PathLike[str], version: str = CURRENT, *, mmap: bool = True) -> ModelParts:
+    """Load and verify a bundle's parts; arrays are memory-mapped read-only by default.
 
-    folder: Path
-    manifest: dict[str, Any]
-    vectorizer: Any
-    arrays: dict[str, np.ndarray]
-    ids: list[str]
-
-    def json_file(self, name: str) -> Any:
-        """A JSON side file of the bundle (listed and verified in the manifest)."""
-        if name not in self.manifest["files"]:
-            return None
-        return json.loads((self.folder / name).read_text(encoding="utf-8"))
-
-
-def load_bundle(models_dir: str | os.PathLike[str], version: str = CURRENT, *, mmap: bool = True) -> LoadedBundle:
-    """Load and verify a bundle; arrays are memory-mapped read-only by default."""
+    Every file read is listed with its checksum in the manifest and verified
+    first; arrays are checked against the schema (dtype, shape, index ranges)
+    and the counts against each other, so a damaged or edited bundle is
+    refused with a BundleError instead of failing later in a query.
+    """
     folder = resolve(models_dir, version)
     manifest = read_manifest(folder)
+    unlisted = [name for name in BUNDLE_FILES if name not in manifest["files"]]
+    if unlisted:
+        raise BundleError(f"{folder / MANIFEST}: files not listed with checksums: {', '.join(unlisted)}")
     verify(folder, manifest)
+    if manifest.get("version") != folder.name:
+        raise BundleError(f"{folder / MANIFEST}: version {manifest.get('version')!r} is not the folder's name")
     mode: Literal["r"] | None = "r" if mmap else None
     arrays: dict[str, np.ndarray] = {}
-    for name in manifest.get("arrays", _ARRAYS):
+    for name in ARRAYS:
         try:
             arrays[name] = np.load(folder / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise BundleError(f"{folder / (name + '.npy')}: unreadable array: {exc}") from None
     try:
-        vectorizer = joblib.load(folder / "vectorizer.joblib")
-        ids = (folder / "ids.txt").read_text(encoding="utf-8").split("\n")
-    except Exception as exc:
+        ids = _read_lines(folder / IDS_FILE)
+        terms = _read_lines(folder / TERMS_FILE)
+        stop_words = frozenset(_read_lines(folder / STOP_WORDS_FILE))
+        sections = json.loads((folder / SECTIONS_FILE).read_text(encoding="utf-8"))
+        tags = json.loads((folder / TAGS_FILE).read_text(encoding="utf-8"))
+        metadata = _map_file(folder / METADATA_FILE) if mmap else (folder / METADATA_FILE).read_bytes()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{folder}: cannot load bundle: {exc}") from None
-    if len(ids) != manifest.get("articles"):
-        raise BundleError(f"{folder / 'ids.txt'}: holds {len(ids)} ids, manifest says {manifest.get('articles')}")
-    return LoadedBundle(folder, manifest, vectorizer, arrays, ids)
+    if not isinstance(sections, list) or not all(isinstance(s, str) for s in sections):
+        raise BundleError(f"{folder / SECTIONS_FILE}: must be a list of section names")
+    if not isinstance(tags, dict):
+        raise BundleError(f"{folder / TAGS_FILE}: must map tags to row lists")
+    parts = ModelParts(manifest, ids, terms, stop_words, sections, tags, metadata, arrays, folder=folder)
+    parts.check(str(folder))
+    return parts
 
 
-def iter_files(folder: Path) -> Iterable[Path]:
-    """Every file of a bundle folder (for size reports)."""
-    return (p for p in folder.iterdir() if p.is_file())
+def _read_lines(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    return text.split("\n") if text else []
+
+
+def _map_file(path: Path) -> mmap.mmap | bytes:
+    """The file memory-mapped read-only (shared by every process that maps it)."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)

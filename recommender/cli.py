@@ -42,7 +42,8 @@ def _models_dir(args: argparse.Namespace) -> Path:
 
 
 def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .train import TrainOptions, train
+    from .options import TrainOptions
+    from .train import train
 
     chosen = {
         "semantic_weight": args.semantic_weight,
@@ -65,7 +66,13 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(
-        args.corpus, _models_dir(args), options, on_error=args.on_error, progress=not args.quiet, keep=args.keep
+        args.corpus,
+        _models_dir(args),
+        options,
+        on_error=args.on_error,
+        progress=not args.quiet,
+        keep=args.keep,
+        allow_empty=args.allow_empty,
     )
     if result.skipped:
         print(f"recommender: {result.skipped_summary}", file=sys.stderr)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ import numpy as np
 
 from .corpus import Article, read_corpus
 from .errors import InvalidInputError
-from .train import TrainOptions, build_contents
+from .options import TrainOptions
 
 _SPARE = 10
 
@@ -144,16 +143,11 @@ def score_lists(
 
 
 def _ours(articles: Sequence[Article], options: TrainOptions, k: int, progress: bool) -> tuple[list[list[str]], float]:
-    from .bundle import write_bundle
     from .recommend import Recommender
 
     started = time.perf_counter()
-    contents = build_contents(articles, options, progress=progress)
-    with tempfile.TemporaryDirectory(prefix="recommender-eval-") as tmp:
-        write_bundle(tmp, contents)
-        rec = Recommender.load(tmp)
-        lists = [[item.id for item in rec.related(a.id, min(k + _SPARE, 100)).items] for a in articles]
-        del rec
+    rec = Recommender.fit(articles, options, progress=progress)
+    lists = [[item.id for item in rec.related(a.id, min(k + _SPARE, 100)).items] for a in articles]
     return lists, time.perf_counter() - started
 
 

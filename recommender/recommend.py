@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import time
 from collections.abc import Sequence
@@ -13,10 +12,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .bundle import CURRENT, LoadedBundle, default_models_dir, load_bundle
-from .errors import UnknownArticleError
+from .bundle import CURRENT, default_models_dir, load_bundle, write_bundle
+from .corpus import Article, CorpusReport
+from .errors import BundleError, InvalidInputError, UnknownArticleError
+from .fit import fit_parts
+from .options import TrainOptions
+from .schema import ModelParts
 from .search import SearchIndex
 from .semantic import SemanticView
+from .tfidf import TfidfModel
 from .values import (
     MAX_LIMIT,
     NO_FILTERS,
@@ -49,22 +53,31 @@ _SAME_TEXT = 1e-6
 
 
 class Recommender:
-    """A loaded model bundle, ready to answer related-article queries."""
+    """A fitted related-article model, queryable in memory.
 
-    def __init__(self, bundle: LoadedBundle) -> None:
-        self.bundle = bundle
-        self.manifest = bundle.manifest
-        self.version: str = bundle.manifest["version"]
-        self.ids = bundle.ids
+    Build one with :meth:`fit` (from articles) or :meth:`load` (from a saved
+    bundle); :meth:`save` writes it as a new bundle. Both hold the same
+    :class:`~recommender.schema.ModelParts`, so a model answers the same before
+    and after a save and load.
+    """
+
+    def __init__(self, parts: ModelParts) -> None:
+        self.parts = parts
+        self.manifest = parts.manifest
+        self.version: str = parts.version
+        self.options = TrainOptions.from_parameters(self.manifest.get("parameters"))
+        self.vectorizer = TfidfModel.from_fitted(
+            self.manifest["parameters"], parts.terms, parts.arrays["idf"], parts.stop_words
+        )
+        self.ids = parts.ids
         self.index_of = {article_id: i for i, article_id in enumerate(self.ids)}
-        self.vectorizer = bundle.vectorizer
         # Plain ndarray views of the memory maps: indexing an np.memmap pays
         # for a subclass object on every access, which shows on the hot path.
-        arrays = {name: np.asarray(value).view(np.ndarray) for name, value in bundle.arrays.items()}
+        arrays = {name: np.asarray(value).view(np.ndarray) for name, value in parts.arrays.items()}
         self.neighbours = arrays["neighbours"]
         self.neighbour_scores = arrays["neighbour_scores"]
         self.tie_key = arrays["tie_key"]
-        n_docs, n_terms = len(self.ids), int(self.manifest["vocabulary"])
+        n_docs, n_terms = len(self.ids), len(parts.terms)
         self.matrix = sp.csr_matrix(
             (arrays["matrix_data"], arrays["matrix_indices"], arrays["matrix_indptr"]),
             shape=(n_docs, n_terms),
@@ -76,30 +89,28 @@ class Recommender:
             copy=False,
         )
         self.search = SearchIndex(postings, self.tie_key)
-        params = self.manifest["parameters"]
-        self.min_similarity = float(params["min_similarity"])
-        half_life = params.get("recency_half_life_days")
-        self.half_life_days: float | None = float(half_life) if half_life else None
-        empty = np.zeros((n_docs, 0), np.float32)
+        options = self.options
+        self.min_similarity = options.min_similarity
+        self.half_life_days = options.recency_half_life_days
         self.semantic = SemanticView(
-            arrays.get("lsa_terms", np.zeros((n_terms, 0), np.float32)),
-            arrays.get("lsa_vectors", empty),
-            arrays.get("lsa_augmented", empty),
-            float(params.get("semantic_weight", 0.0)),
-            int(params.get("neighbourhood", 50)),
-            float(params.get("neighbourhood_decay", 25.0)),
-            float(params.get("neighbourhood_strength", 3.0)),
+            arrays["lsa_terms"],
+            arrays["lsa_vectors"],
+            arrays["lsa_augmented"],
+            options.semantic_weight,
+            options.neighbourhood,
+            options.neighbourhood_decay,
+            options.neighbourhood_strength,
         )
         self._meta_offsets: list[int] = arrays["meta_offsets"].tolist()
-        self._meta = _map_file(bundle.folder / "metadata.jsonl")
-        self._section_codes = arrays.get("section_codes")
-        self._published = arrays.get("published")
-        self.sections: list[str] = bundle.json_file("sections.json") or []
-        self._tags: dict[str, list[int]] = bundle.json_file("tags.json") or {}
+        self._meta = parts.metadata
+        self._section_codes = arrays["section_codes"]
+        self._published = arrays["published"]
+        self.sections: list[str] = parts.sections
+        self._tags: dict[str, list[int]] = parts.tags
         self.dup_group = arrays["dup_group"]
         self._group_of: list[int] = self.dup_group.tolist()
-        self.tag_boost = float(params.get("tag_boost") or 0.0)
-        self.section_boost = float(params.get("section_boost") or 0.0)
+        self.tag_boost = options.tag_boost
+        self.section_boost = options.section_boost
         self._tags_of: list[frozenset[int]] = []
         if self.tag_boost:
             # Article -> its tags (as numbers), for the overlap of two articles.
@@ -110,9 +121,44 @@ class Recommender:
             self._tags_of = [frozenset(s) for s in held]
 
     @classmethod
+    def fit(
+        cls,
+        articles: CorpusReport | Sequence[Article],
+        options: TrainOptions | None = None,
+        *,
+        progress: bool = False,
+        allow_empty: bool = False,
+    ) -> Recommender:
+        """Fit a model on articles (a :func:`~recommender.read_corpus` report or a list of Article).
+
+        ``options`` default to :class:`~recommender.TrainOptions`'s. A model
+        that could answer nothing (empty vocabulary, no article with a
+        neighbour) is refused with InvalidInputError unless ``allow_empty``.
+        """
+        if isinstance(articles, CorpusReport):
+            articles = articles.articles
+        return cls(fit_parts(articles, options or TrainOptions(), progress=progress, allow_empty=allow_empty))
+
+    def save(self, models_dir: str | os.PathLike[str], *, make_current: bool = True, keep: int = 3) -> Path:
+        """Write the model as bundle ``self.version`` in ``models_dir`` (atomically) and return its folder.
+
+        By default it becomes the current bundle and only the newest ``keep``
+        versions are kept.
+        """
+        return write_bundle(models_dir, self.parts, make_current=make_current, keep=keep)
+
+    @classmethod
     def load(cls, models_dir: str | os.PathLike[str] | None = None, version: str = CURRENT) -> Recommender:
-        """Load and verify a bundle from the models directory (default: current)."""
-        return cls(load_bundle(models_dir or default_models_dir(), version))
+        """Load and verify a bundle from the models directory (default: current).
+
+        A bundle whose files or manifest break the schema's rules is refused
+        with BundleError naming what is wrong.
+        """
+        parts = load_bundle(models_dir or default_models_dir(), version)
+        try:
+            return cls(parts)
+        except InvalidInputError as exc:
+            raise BundleError(f"{parts.folder}: {exc}") from None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -394,14 +440,6 @@ class Recommender:
         if filters.published_before is not None:
             allowed &= (published <= filters.published_before) if published is not None else False
         return allowed
-
-
-def _map_file(path: Path) -> mmap.mmap | bytes:
-    """The file memory-mapped read-only (shared by every process that maps it)."""
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return b""
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 class _Picker:

@@ -71,6 +71,29 @@ class TfidfModel:
             "token_pattern": self.token_pattern,
         }
 
+    @classmethod
+    def from_fitted(
+        cls, params: dict[str, Any], terms: list[str], idf: np.ndarray, stop_words: frozenset[str]
+    ) -> TfidfModel:
+        """A fitted model rebuilt from its saved parts (constructor parameters, vocabulary, idf, stop words).
+
+        Raises InvalidInputError when a parameter breaks its rule.
+        """
+        names = ("title_weight", "min_df", "max_df", "stop_words", "sublinear_tf", "max_features", "token_pattern")
+        try:
+            model = cls(**{n: params[n] for n in names}, ngram_range=tuple(params["ngram_range"]))
+            model._validate()
+            re.compile(model.token_pattern)
+        except (KeyError, TypeError, ValueError, re.error) as exc:
+            raise InvalidInputError(f"vectoriser parameters are invalid: {exc}") from None
+        if len(terms) != len(idf):
+            raise InvalidInputError(f"vocabulary has {len(terms)} terms but {len(idf)} idf weights")
+        model.stop_words_ = stop_words
+        model.terms_ = terms
+        model.vocabulary_ = {t: i for i, t in enumerate(terms)}
+        model.idf_ = np.asarray(idf, dtype=np.float64)
+        return model
+
     def _validate(self) -> None:
         if not (isinstance(self.title_weight, (int, float)) and 0 <= self.title_weight <= 100):
             raise InvalidInputError(f"title_weight must be a number in [0, 100], got {self.title_weight!r}")
@@ -222,30 +245,6 @@ class TfidfModel:
         weights = tf * self.idf_[columns]
         weights /= np.sqrt(np.dot(weights, weights))
         return columns, weights.astype(np.float32)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The corpus matrix and the cached analyzer are not part of the saved
-        # vectoriser: the bundle stores the matrix as plain arrays. Terms and
-        # stop words travel as numpy string arrays, which joblib writes as raw
-        # bytes; a list of 100,000 strings goes through its pure-Python
-        # pickler at a few microseconds each. The vocabulary dict is rebuilt.
-        state = dict(self.__dict__)
-        state.pop("matrix_", None)
-        state.pop("_analyzer", None)
-        state.pop("vocabulary_", None)
-        if "terms_" in state:
-            state["terms_"] = np.array(state["terms_"], dtype=str)
-        if "stop_words_" in state:
-            state["stop_words_"] = np.array(sorted(state["stop_words_"]), dtype=str)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if "terms_" in state:
-            self.terms_ = state["terms_"].tolist()
-            self.vocabulary_ = {t: i for i, t in enumerate(self.terms_)}
-        if "stop_words_" in state:
-            self.stop_words_ = frozenset(state["stop_words_"].tolist())
 
 
 def _stop_words(name: str | None) -> frozenset[str]:

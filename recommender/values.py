@@ -12,6 +12,10 @@ import numpy as np
 from .errors import InvalidInputError
 
 MAX_LIMIT = 100
+# What the product promises of a score: within this of the float64 cosine (or
+# blend) computed by brute force, whatever the CPU, BLAS kernel or chunking.
+# Two scores closer than this are a tie; either article may come first.
+SCORE_TOLERANCE = 1e-6
 
 
 def check_limit(limit: Any, maximum: int = MAX_LIMIT) -> int:

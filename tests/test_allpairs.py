@@ -9,6 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from recommender.allpairs import all_pairs_topk
 from recommender.kernels import kth_lower_bound
 from recommender.search import SearchIndex
+from recommender.values import SCORE_TOLERANCE
 
 
 def random_matrix(n_rows: int, n_cols: int, density: float, seed: int) -> sp.csr_matrix:
@@ -23,11 +24,11 @@ def random_matrix(n_rows: int, n_cols: int, density: float, seed: int) -> sp.csr
 
 
 def assert_same_up_to_ties(ind: np.ndarray, sc: np.ndarray, ref_ind: np.ndarray, ref_sc: np.ndarray) -> None:
-    np.testing.assert_allclose(sc, ref_sc, atol=1e-6)
+    """Scores within the promised tolerance; the same neighbours, except where a tie at the cut lets either in."""
+    np.testing.assert_allclose(sc, ref_sc, rtol=0, atol=SCORE_TOLERANCE)
     for row in range(ind.shape[0]):
-        # Same neighbours, except where a tie at the cut lets either one in.
         cut = ref_sc[row, -1]
-        strict = set(ref_ind[row][ref_sc[row] > cut + 1e-6])
+        strict = set(ref_ind[row][ref_sc[row] > cut + SCORE_TOLERANCE])
         assert strict <= set(ind[row]), row
 
 
@@ -53,8 +54,15 @@ def test_parallel_chunks_equal_serial() -> None:
     x = random_matrix(500, 200, 0.05, seed=2)
     a = all_pairs_topk(x, 7, n_jobs=1, chunk_rows=100)
     b = all_pairs_topk(x, 7, n_jobs=2, chunk_rows=64)
-    np.testing.assert_array_equal(a.indices, b.indices)
-    np.testing.assert_allclose(a.scores, b.scores)
+    # Chunking changes the float32 summation order (and so the last bit of a
+    # score, by CPU kernel): the promise is the tolerance, not bit equality.
+    assert_same_up_to_ties(b.indices, b.scores, a.indices, a.scores)
+    # Both also keep the promise against float64 brute force.
+    brute = (x.astype(np.float64) @ x.T.astype(np.float64)).toarray()
+    for got in (a, b):
+        valid = got.indices >= 0
+        rows = np.nonzero(valid)[0]
+        np.testing.assert_allclose(got.scores[valid], brute[rows, got.indices[valid]], rtol=0, atol=SCORE_TOLERANCE)
 
 
 def test_ties_are_broken_by_the_key_and_self_is_excluded() -> None:

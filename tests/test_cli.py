@@ -131,7 +131,18 @@ def test_train_on_error_skip_reports_and_fail_writes_nothing(tmp_path: Path) -> 
     )
     assert not models.exists() or not any(models.iterdir())
     ok = run(
-        "train", "--corpus", str(corpus), "--models-dir", str(models), "--min-df", "1", "--on-error", "skip", "--quiet"
+        "train",
+        "--corpus",
+        str(corpus),
+        "--models-dir",
+        str(models),
+        "--min-df",
+        "1",
+        "--max-df",
+        "1",
+        "--on-error",
+        "skip",
+        "--quiet",
     )
     assert "skipped 1 record(s): 1 malformed JSON" in ok.stderr
     assert f"{corpus}:2: malformed JSON" in ok.stderr

@@ -1,0 +1,281 @@
+"""Fitting: validated articles -> TF-IDF -> exact neighbours -> semantic view -> model parts.
+
+Nothing here reads or writes files: :func:`fit_parts` returns the
+:class:`~recommender.schema.ModelParts` that a :class:`~recommender.Recommender`
+queries in memory and that :mod:`recommender.bundle` saves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+from .allpairs import all_pairs_topk
+from .boilerplate import Stripper, find_boilerplate
+from .bundle import new_version
+from .corpus import EXCERPT_CHARS, Article
+from .errors import InvalidInputError
+from .options import TrainOptions
+from .schema import ARRAYS, ModelParts
+from .semantic import augment, fit_semantic, rerank_neighbours
+from .text import make_excerpt
+from .values import parse_when
+
+
+def corpus_digest(articles: Sequence[Article]) -> str:
+    """sha256 over every article's id, title and body, in corpus order."""
+    digest = hashlib.sha256()
+    for a in articles:
+        for part in (a.id, a.title, a.body):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _metadata_line(article: Article) -> bytes:
+    return json.dumps(article.public(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def filter_arrays(articles: Sequence[Article]) -> tuple[dict[str, np.ndarray], list[str], dict[str, list[int]]]:
+    """Per-article arrays (section code, publication time), section names and tag -> rows, for the filters."""
+    sections = sorted({a.section for a in articles if a.section})
+    code = {s: i for i, s in enumerate(sections)}
+    section_codes = np.array([code[a.section] if a.section else -1 for a in articles], dtype=np.int32)
+    published = np.array(
+        [np.nan if not a.published_at else parse_when(a.published_at, "published_at") for a in articles],
+        dtype=np.float64,
+    )
+    tags: dict[str, list[int]] = {}
+    for i, a in enumerate(articles):
+        for tag in a.tags:
+            tags.setdefault(tag.lower(), []).append(i)
+    return {"section_codes": section_codes, "published": published}, sections, tags
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+# Query parameters that track a visit and never change what a page shows.
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref)$", re.IGNORECASE)
+
+
+def title_key(title: str) -> str:
+    """A title as compared for duplicates: case-folded, punctuation and spacing ignored."""
+    return _NOT_WORD.sub(" ", title.casefold()).strip()
+
+
+def url_key(url: str | None) -> str:
+    """A URL as compared for duplicates: host case-folded; fragment, tracking parameters, trailing slash gone.
+
+    Only http(s) and site-relative URLs count: any other scheme says nothing
+    about which page an article is (and is never linked).
+    """
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https", "") or not (parts.netloc or parts.path.startswith("/")):
+        return ""
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
+
+
+def duplicate_groups(
+    indices: np.ndarray, scores: np.ndarray, threshold: float, articles: Sequence[Article] = ()
+) -> np.ndarray:
+    """Label each article with its near-duplicate group.
+
+    Two articles are duplicates when their cosine reaches ``threshold`` (a
+    re-post, a syndicated copy, an updated version; such pairs always sit at
+    the top of each other's precomputed lists, so the lists are enough to find
+    them), when their titles are equal once normalised (:func:`title_key`),
+    or when they have the same canonical URL (:func:`url_key`). Groups are the
+    connected components of that relation.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = indices.shape[0]
+    rows, cols = np.nonzero((scores >= threshold) & (indices >= 0))
+    sources, targets = [rows], [indices[rows, cols]]
+    for key in (lambda a: title_key(a.title), lambda a: url_key(a.url)):
+        first: dict[str, int] = {}
+        pairs = [(first.setdefault(k, i), i) for i, a in enumerate(articles) if (k := key(a))]
+        pairs = [(a, b) for a, b in pairs if a != b]
+        if pairs:
+            sources.append(np.array([a for a, _ in pairs]))
+            targets.append(np.array([b for _, b in pairs]))
+    row_of, col_of = np.concatenate(sources), np.concatenate(targets)
+    graph = coo_matrix((np.ones(row_of.size, dtype=np.int8), (row_of, col_of)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int32)
+
+
+def remove_boilerplate(articles: Sequence[Article]) -> tuple[list[Article], list[str]]:
+    """Articles with template segments removed from body and derived excerpt, and the segments found."""
+    found = find_boilerplate([a.body for a in articles])
+    if not found:
+        return list(articles), []
+    strip = Stripper(found)
+    cleaned = []
+    for a in articles:
+        body = strip(a.body)
+        if body == a.body:
+            cleaned.append(a)
+            continue
+        derived = a.excerpt == make_excerpt(a.body or a.title, EXCERPT_CHARS)
+        excerpt = make_excerpt(body or a.title, EXCERPT_CHARS) if derived else strip(a.excerpt or "")
+        cleaned.append(dataclasses.replace(a, body=body, excerpt=excerpt or None))
+    return cleaned, found
+
+
+def _stopwatch() -> Callable[[], float]:
+    """A function returning the seconds since its previous call (rounded to ms)."""
+    last = [time.perf_counter()]
+
+    def lap() -> float:
+        now = time.perf_counter()
+        elapsed, last[0] = now - last[0], now
+        return round(elapsed, 3)
+
+    return lap
+
+
+def _check_ids(articles: Sequence[Article]) -> None:
+    if not articles:
+        raise InvalidInputError("cannot fit on an empty corpus")
+    seen: set[str] = set()
+    for a in articles:
+        if a.id in seen:
+            raise InvalidInputError(f"duplicate article id {a.id!r}: ids must be unique")
+        seen.add(a.id)
+
+
+def fit_parts(
+    articles: Sequence[Article], options: TrainOptions, *, progress: bool = False, allow_empty: bool = False
+) -> ModelParts:
+    """Fit the model and precompute neighbours, in memory.
+
+    Refuses (InvalidInputError) a model that could answer nothing, an empty
+    vocabulary or no article with a single neighbour, unless ``allow_empty``.
+    """
+    options.validate()
+    _check_ids(articles)
+    timings: dict[str, float] = {}
+    lap = _stopwatch()
+    digest = corpus_digest(articles)
+    boilerplate: list[str] = []
+    if options.strip_boilerplate:
+        articles, boilerplate = remove_boilerplate(articles)
+    timings["boilerplate"] = lap()
+    model = options.model().fit([a.title for a in articles], [a.body for a in articles])
+    timings["vectorise"] = lap()
+    if not model.terms_ and not allow_empty:
+        raise InvalidInputError(
+            f"the model would be empty: no term of {len(articles)} article(s) is in at least min_df "
+            f"({model.min_df_}) and at most max_df ({options.max_df:g}) of them; "
+            "add articles or allow an empty model (--allow-empty)"
+        )
+    ids = [a.id for a in articles]
+    tie_key = np.empty(len(ids), dtype=np.int64)
+    tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    semantic = options.semantic
+    pool = max(options.k, options.candidates) if semantic else options.k
+    bar = _progress_bar(len(ids), progress)
+    try:
+        candidates = all_pairs_topk(
+            model.matrix_,
+            pool,
+            tie_key=tie_key,
+            min_similarity=options.min_similarity,
+            n_jobs=options.n_jobs,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    timings["neighbours"] = lap()
+    if not allow_empty and not np.any(candidates.indices[:, :1] >= 0):
+        raise InvalidInputError(
+            f"the model would be empty: none of the {len(ids)} article(s) has a neighbour above the minimum "
+            f"similarity ({options.min_similarity:g}); add articles or allow an empty model (--allow-empty)"
+        )
+    n_terms = len(model.terms_)
+    lsa = {
+        "lsa_terms": np.zeros((n_terms, 0), np.float32),
+        "lsa_vectors": np.zeros((len(ids), 0), np.float32),
+        "lsa_augmented": np.zeros((len(ids), 0), np.float32),
+    }
+    vectors = lsa["lsa_augmented"]
+    if semantic:
+        terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
+        vectors = augment(
+            plain,
+            candidates.indices,
+            count=options.neighbourhood,
+            decay=options.neighbourhood_decay,
+            strength=options.neighbourhood_strength,
+        )
+        lsa = {"lsa_terms": terms, "lsa_vectors": plain, "lsa_augmented": vectors}
+    weight = options.semantic_weight if vectors.shape[1] else 0.0
+    neighbours = rerank_neighbours(candidates, vectors, weight, options.k, tie_key)
+    if semantic:
+        timings["semantic"] = lap()
+    filters, sections, tags = filter_arrays(articles)
+    matrix = model.matrix_
+    postings = matrix.T.tocsr()
+    postings.sort_indices()
+    metadata = [_metadata_line(a) for a in articles]
+    arrays = {
+        "neighbours": neighbours.indices,
+        "neighbour_scores": neighbours.scores,
+        "matrix_data": matrix.data,
+        "matrix_indices": matrix.indices,
+        "matrix_indptr": matrix.indptr,
+        "postings_data": postings.data,
+        "postings_indices": postings.indices,
+        "postings_indptr": postings.indptr,
+        "idf": model.idf_,
+        "tie_key": tie_key,
+        "dup_group": duplicate_groups(candidates.indices, candidates.scores, options.duplicate_threshold, articles),
+        "meta_offsets": np.cumsum([0] + [len(m) for m in metadata]),
+        **filters,
+        **lsa,
+    }
+    arrays = {name: np.ascontiguousarray(value, dtype=ARRAYS[name].dtype) for name, value in arrays.items()}
+    timings["lists"] = lap()
+    manifest = {
+        "version": new_version(digest),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": {
+            **model.get_params(),
+            **options.parameters(),
+            "semantic_components": int(vectors.shape[1]),
+            "semantic_weight": weight,
+        },
+        "articles": len(ids),
+        "vocabulary": n_terms,
+        "k": options.k,
+        "shape": list(matrix.shape),
+        "corpus_digest": digest,
+        "sections": len(sections),
+        "boilerplate": boilerplate[:100],
+        "timings": timings,
+    }
+    return ModelParts(manifest, ids, list(model.terms_), model.stop_words_, sections, tags, b"".join(metadata), arrays)
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="article", desc="neighbours", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)

@@ -1,0 +1,142 @@
+"""The one schema of a fitted model: what it holds in memory and what a bundle stores.
+
+Training fills a :class:`ModelParts`, :func:`recommender.bundle.write_bundle`
+writes exactly these parts, :func:`recommender.bundle.load_bundle` reads them
+back (checking every array's dtype and shape against :data:`ARRAYS` and the
+counts against each other), and :class:`recommender.Recommender` queries them.
+Array names, dtypes and file names are spelt here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BundleError
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+IDS_FILE = "ids.txt"
+TERMS_FILE = "terms.txt"
+STOP_WORDS_FILE = "stop_words.txt"
+METADATA_FILE = "metadata.jsonl"
+SECTIONS_FILE = "sections.json"
+TAGS_FILE = "tags.json"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One stored array: its dtype and what each axis counts."""
+
+    dtype: type[np.generic]
+    # Per axis: "articles", "terms", "k", "d" (semantic dimensions), "nnz"
+    # (stored TF-IDF entries), "articles+1"/"terms+1" (CSR row starts).
+    axes: tuple[str, ...]
+
+
+ARRAYS: dict[str, ArraySpec] = {
+    "neighbours": ArraySpec(np.int32, ("articles", "k")),
+    "neighbour_scores": ArraySpec(np.float32, ("articles", "k")),
+    "matrix_data": ArraySpec(np.float32, ("nnz",)),
+    "matrix_indices": ArraySpec(np.int32, ("nnz",)),
+    "matrix_indptr": ArraySpec(np.int64, ("articles+1",)),
+    "postings_data": ArraySpec(np.float32, ("nnz",)),
+    "postings_indices": ArraySpec(np.int32, ("nnz",)),
+    "postings_indptr": ArraySpec(np.int64, ("terms+1",)),
+    "idf": ArraySpec(np.float64, ("terms",)),
+    "tie_key": ArraySpec(np.int64, ("articles",)),
+    "dup_group": ArraySpec(np.int32, ("articles",)),
+    "section_codes": ArraySpec(np.int32, ("articles",)),
+    "published": ArraySpec(np.float64, ("articles",)),
+    "meta_offsets": ArraySpec(np.int64, ("articles+1",)),
+    "lsa_terms": ArraySpec(np.float32, ("terms", "d")),
+    "lsa_vectors": ArraySpec(np.float32, ("articles", "d")),
+    "lsa_augmented": ArraySpec(np.float32, ("articles", "d")),
+}
+
+# Arrays whose values are row numbers of another axis: checked to be in range
+# on load, so that a crafted bundle cannot make a query index out of bounds.
+_INDEX_RANGES = {
+    "neighbours": ("articles", -1),
+    "matrix_indices": ("terms", 0),
+    "postings_indices": ("articles", 0),
+    "tie_key": ("articles", 0),
+    "dup_group": ("articles", 0),
+}
+
+
+@dataclass
+class ModelParts:
+    """Everything a fitted model consists of; saving and loading move exactly this.
+
+    ``manifest`` holds the version, the parameters (the training options and
+    the vectoriser's) and the counts; ``metadata`` is every article's public
+    metadata as JSON lines (bytes in memory, a memory map once loaded), cut by
+    ``arrays["meta_offsets"]``.
+    """
+
+    manifest: dict[str, Any]
+    ids: list[str]
+    terms: list[str]
+    stop_words: frozenset[str]
+    sections: list[str]
+    tags: dict[str, list[int]]
+    metadata: Any
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    folder: Path | None = None  # where the parts were loaded from, if they were
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    def check(self, where: str) -> None:
+        """Raise BundleError (naming ``where``) unless the parts agree with the schema and each other."""
+        sizes = self.sizes(where)
+        missing = sorted(set(ARRAYS) - set(self.arrays))
+        if missing:
+            raise BundleError(f"{where}: arrays missing: {', '.join(missing)}")
+        unknown = sorted(set(self.arrays) - set(ARRAYS))
+        if unknown:
+            raise BundleError(f"{where}: unknown arrays: {', '.join(unknown)}")
+        for name, spec in ARRAYS.items():
+            value = self.arrays[name]
+            if value.dtype != np.dtype(spec.dtype):
+                raise BundleError(f"{where}: array {name} must be {np.dtype(spec.dtype)}, got {value.dtype}")
+            if value.ndim != len(spec.axes):
+                raise BundleError(f"{where}: array {name} must have {len(spec.axes)} dimension(s), got {value.ndim}")
+            for label, length in zip(spec.axes, value.shape, strict=True):
+                expected = sizes.setdefault(label, length)
+                if length != expected:
+                    raise BundleError(f"{where}: array {name} has {length} along '{label}', expected {expected}")
+        for name, (label, low) in _INDEX_RANGES.items():
+            value = self.arrays[name]
+            if value.size and (int(value.min()) < low or int(value.max()) >= sizes[label]):
+                raise BundleError(f"{where}: array {name} holds values outside [{low}, {sizes[label]})")
+        for name, label in (("matrix_indptr", "nnz"), ("postings_indptr", "nnz"), ("meta_offsets", None)):
+            starts = self.arrays[name]
+            end = sizes[label] if label else len(self.metadata)
+            if starts[0] != 0 or starts[-1] != end or (starts.size > 1 and np.any(np.diff(starts) < 0)):
+                raise BundleError(f"{where}: array {name} is not a valid list of row starts")
+        if self.sections and len(self.sections) <= int(self.arrays["section_codes"].max(initial=-1)):
+            raise BundleError(f"{where}: section codes exceed the {len(self.sections)} sections")
+        n = sizes["articles"]
+        for tag, rows in self.tags.items():
+            if not isinstance(rows, list) or any(not isinstance(r, int) or not 0 <= r < n for r in rows):
+                raise BundleError(f"{where}: tag {tag!r} lists rows outside [0, {n})")
+
+    def sizes(self, where: str) -> dict[str, int]:
+        """The axis lengths the manifest and the text files state (checked against each other)."""
+        counts = {"articles": self.manifest.get("articles"), "terms": self.manifest.get("vocabulary")}
+        for label, stated, found in (
+            ("articles", counts["articles"], len(self.ids)),
+            ("terms", counts["terms"], len(self.terms)),
+        ):
+            if isinstance(stated, bool) or not isinstance(stated, int) or stated != found:
+                raise BundleError(f"{where}: manifest says {label} = {stated!r}, the files hold {found}")
+        sizes = {"articles": len(self.ids), "terms": len(self.terms)}
+        sizes["articles+1"] = sizes["articles"] + 1
+        sizes["terms+1"] = sizes["terms"] + 1
+        return sizes
