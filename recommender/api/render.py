@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import unicodedata
 from typing import Any
 
 from ..recommend import Recommender, RelatedResult
@@ -41,12 +42,19 @@ def related_json(rec: Recommender, result: RelatedResult) -> bytes:
 
 
 def safe_url(value: Any) -> str | None:
-    """``value`` if it is an http(s) URL or a path on this site, else None."""
+    """``value`` if it is an http(s) URL or a path on this site, else None.
+
+    Browsers drop control characters (TAB, CR, LF...) from URLs and read a
+    backslash as a slash, so ``/\\evil.example`` and ``/<TAB>/evil.example``
+    open ``//evil.example``, another site: a URL with either is refused, and
+    a path must not start with two slashes in any spelling.
+    """
     if not isinstance(value, str):
         return None
-    url = value.strip()
-    lowered = url.lower()
-    if lowered.startswith(("http://", "https://")):
+    url = value.strip(" ")
+    if not url or "\\" in url or any(unicodedata.category(char) == "Cc" for char in url):
+        return None
+    if url.lower().startswith(("http://", "https://")):
         return url
     if url.startswith("/") and not url.startswith("//"):
         return url
