@@ -74,6 +74,16 @@ class _TextExtractor(HTMLParser):
         if not self._skip_depth:
             self.parts.append(data)
 
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        # The standard parser raises AssertionError on a marked section it
+        # cannot name ("<![ odd [ x ]]>"); such a section is skipped to its
+        # closing '>' like any other markup, instead of failing the article.
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+
 
 def looks_like_html(text: str) -> bool:
     """True when ``text`` holds at least one HTML tag."""
