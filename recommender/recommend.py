@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from .fit import fit_parts
 from .options import TrainOptions
 from .schema import ModelParts
 from .search import SearchIndex
+from .selection import ArticleFacts, Picker
 from .semantic import SemanticView
 from .tfidf import TfidfModel
 from .values import (
@@ -47,7 +47,6 @@ __all__ = [
 # Lexical candidates read per requested item before the semantic re-scoring.
 _CANDIDATES = 100
 _WHY_TERMS = 5
-_DAY = 86400.0
 # Lexical cosine at which a draft counts as the text of a corpus article.
 _SAME_TEXT = 1e-6
 
@@ -103,22 +102,20 @@ class Recommender:
         )
         self._meta_offsets: list[int] = arrays["meta_offsets"].tolist()
         self._meta = parts.metadata
-        self._section_codes = arrays["section_codes"]
-        self._published = arrays["published"]
         self.sections: list[str] = parts.sections
-        self._tags: dict[str, list[int]] = parts.tags
         self.dup_group = arrays["dup_group"]
-        self._group_of: list[int] = self.dup_group.tolist()
         self.tag_boost = options.tag_boost
         self.section_boost = options.section_boost
-        self._tags_of: list[frozenset[int]] = []
-        if self.tag_boost:
-            # Article -> its tags (as numbers), for the overlap of two articles.
-            held: list[set[int]] = [set() for _ in self.ids]
-            for number, members in enumerate(self._tags.values()):
-                for member in members:
-                    held[member].add(number)
-            self._tags_of = [frozenset(s) for s in held]
+        self.facts = ArticleFacts(
+            self.ids,
+            arrays["section_codes"],
+            parts.sections,
+            arrays["published"],
+            parts.tags,
+            self.dup_group,
+            self.tie_key,
+            with_tag_sets=bool(self.tag_boost),
+        )
 
     @classmethod
     def fit(
@@ -211,18 +208,20 @@ class Recommender:
         limit = check_limit(limit)
         source = self.index_for(article_id)
         exclude = self._excluded(filters, source)
-        allowed = self._allowed(filters)
+        allowed = self.facts.allowed(filters)
         row = np.asarray(self.neighbours[source])
-        scores = np.asarray(self.neighbour_scores[source], dtype=np.float64)
+        full = row.shape[0] > 0 and int(row[-1]) >= 0
+        row = row[row >= 0]
+        scores = np.asarray(self.neighbour_scores[source, : row.size], dtype=np.float64)
         if self.tag_boost or self.section_boost:
-            row, scores = self._boosted(source, row, scores)
+            row, scores = self.facts.sort(
+                row, scores + self.facts.boosts(source, row, self.tag_boost, self.section_boost)
+            )
         if self.half_life_days:
-            row, scores = self._decay(row, scores, now)
-        picker = _Picker(self, limit, source)
+            row, scores = self.facts.decay(row, scores, self.half_life_days, now)
+        picker = Picker(self.facts, limit, source)
         complete = False
         for index, score in zip(row.tolist(), scores.tolist(), strict=True):
-            if index < 0:
-                break
             if index in exclude or (allowed is not None and not allowed[index]):
                 continue
             if picker.offer(index, score):
@@ -231,11 +230,16 @@ class Recommender:
         # The precomputed list ran short. When it is not full it already holds
         # every candidate above the minimum similarity; otherwise the rest is
         # found on demand from the article's own vector.
-        if not complete and row.shape[0] and int(row[-1]) >= 0:
+        if not complete and full:
             columns, weights = self._row_vector(source)
             z = self.semantic.augmented[source] if self.semantic.active else None
             picker = self._search(columns, weights, z, limit, exclude, allowed, source, now)
-        return self._finish(picker, article_id, source, explain, fallback, exclude)
+        if fallback:
+            picker.fill(self.facts.fallback_order(filters.section or self.facts.section_of(source), allowed), exclude)
+        result = picker.result(self.version, article_id)
+        if explain:
+            result = self._explained(result, *self._row_vector(source))
+        return result
 
     def related_to_text(
         self,
@@ -254,8 +258,11 @@ class Recommender:
         scores = self.search.scores(columns, weights) if columns.size else None
         z = self._query_vector(columns, weights, scores) if self.semantic.active else None
         exclude = self._excluded(filters, None)
-        picker = self._search(columns, weights, z, limit, exclude, self._allowed(filters), None, now, scores)
-        result = self._finish(picker, None, None, False, fallback, exclude, section=filters.section)
+        allowed = self.facts.allowed(filters)
+        picker = self._search(columns, weights, z, limit, exclude, allowed, None, now, scores)
+        if fallback:
+            picker.fill(self.facts.fallback_order(filters.section, allowed), exclude)
+        result = picker.result(self.version, None)
         if explain:
             result = self._explained(result, columns, weights)
         return result
@@ -273,7 +280,7 @@ class Recommender:
         source: int | None,
         now: float | None,
         lexical_scores: np.ndarray | None = None,
-    ) -> _Picker:
+    ) -> Picker:
         """Lexical candidates found on demand, re-scored, decayed, collapsed; more are read if needed."""
         excluded = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
         want = max(_CANDIDATES, 2 * limit + 8)
@@ -289,13 +296,12 @@ class Recommender:
             )
             final = self.semantic.blend(lexical, z, found) if z is not None else lexical
             if source is not None and (self.tag_boost or self.section_boost):
-                final = final + self._boosts(source, found)
+                final = final + self.facts.boosts(source, found, self.tag_boost, self.section_boost)
             if self.half_life_days:
-                found, final = self._decay(found, final, now)
+                found, final = self.facts.decay(found, final, self.half_life_days, now)
             else:
-                order = np.lexsort((self.tie_key[found], -final))
-                found, final = found[order], final[order]
-            picker = _Picker(self, limit, source)
+                found, final = self.facts.sort(found, final)
+            picker = Picker(self.facts, limit, source)
             for index, score in zip(found.tolist(), final.tolist(), strict=True):
                 if picker.offer(index, score):
                     return picker
@@ -317,83 +323,6 @@ class Recommender:
         if lexical.size and lexical[0] >= 1.0 - _SAME_TEXT:
             neighbours = neighbours[1:]
         return self.semantic.augment_query(z, neighbours[: self.semantic.count])
-
-    def _boosts(self, source: int, indices: np.ndarray) -> np.ndarray:
-        """What shared tags and a shared section add to the scores of ``indices`` for ``source``.
-
-        tag_boost x the Jaccard overlap of the two tag sets, plus
-        section_boost when both articles are in the same section.
-        """
-        extra = np.zeros(indices.size)
-        if self.tag_boost and self._tags_of and self._tags_of[source]:
-            own = self._tags_of[source]
-            for at, index in enumerate(indices.tolist()):
-                theirs = self._tags_of[index]
-                if theirs:
-                    extra[at] = self.tag_boost * len(own & theirs) / len(own | theirs)
-        if self.section_boost and self._section_codes is not None:
-            code = int(self._section_codes[source])
-            if code >= 0:
-                extra += self.section_boost * (np.asarray(self._section_codes)[indices] == code)
-        return extra
-
-    def _boosted(self, source: int, indices: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A precomputed list re-ranked with the boosts (padding kept at the end)."""
-        valid = indices >= 0
-        idx = indices[valid]
-        boosted = scores[valid] + self._boosts(source, idx)
-        order = np.lexsort((self.tie_key[idx], -boosted))
-        padding = indices[~valid]
-        return np.concatenate((idx[order], padding)), np.concatenate((boosted[order], scores[~valid]))
-
-    def _decay(self, indices: np.ndarray, scores: np.ndarray, now: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """Scores times 0.5 ** (age / half-life), re-sorted; undated articles are not decayed."""
-        valid = indices >= 0
-        idx = indices[valid]
-        if idx.size == 0 or self._published is None or not self.half_life_days:
-            return indices, scores
-        now = time.time() if now is None else now
-        age_days = np.maximum(0.0, (now - np.asarray(self._published)[idx]) / _DAY)
-        factor = np.where(np.isnan(age_days), 1.0, 0.5 ** (np.nan_to_num(age_days) / self.half_life_days))
-        decayed = scores[valid] * factor
-        order = np.lexsort((self.tie_key[idx], -decayed))
-        return idx[order], decayed[order]
-
-    def _finish(
-        self,
-        picker: _Picker,
-        source_id: str | None,
-        source: int | None,
-        explain: bool,
-        fallback: bool,
-        exclude: set[int],
-        section: str | None = None,
-    ) -> RelatedResult:
-        if fallback and len(picker.items) < picker.limit:
-            if source is not None and self._section_codes is not None:
-                code = int(self._section_codes[source])
-                section = self.sections[code] if code >= 0 else None
-            self._fill(picker, section, exclude)
-        result = picker.result(source_id)
-        if explain and source is not None:
-            columns, weights = self._row_vector(source)
-            result = self._explained(result, columns, weights)
-        return result
-
-    def _fill(self, picker: _Picker, section: str | None, exclude: set[int]) -> None:
-        """Add the newest articles of ``section`` (any, without one), marked as fallback."""
-        candidates = np.arange(len(self.ids))
-        if section is not None and self._section_codes is not None and section in self.sections:
-            candidates = np.flatnonzero(np.asarray(self._section_codes) == self.sections.index(section))
-        if self._published is not None:
-            published = np.nan_to_num(np.asarray(self._published)[candidates], nan=-np.inf)
-            candidates = candidates[np.lexsort((self.tie_key[candidates], -published))]
-        taken = {item.index for item in picker.items}
-        for index in candidates.tolist():
-            if index in exclude or index in taken:
-                continue
-            if picker.offer(index, 0.0, fallback=True):
-                break
 
     def _explained(self, result: RelatedResult, columns: np.ndarray, weights: np.ndarray) -> RelatedResult:
         """Each item with ``why``: the shared terms with the largest products of weights."""
@@ -419,53 +348,3 @@ class Recommender:
         if source is not None:
             excluded.add(source)
         return excluded
-
-    def _allowed(self, filters: Filters) -> np.ndarray | None:
-        if not filters.restricts:
-            return None
-        allowed = np.ones(len(self.ids), dtype=bool)
-        if filters.section is not None:
-            codes = self._section_codes
-            code = self.sections.index(filters.section) if filters.section in self.sections else -2
-            allowed &= (np.asarray(codes) == code) if codes is not None else False
-        if filters.tags:
-            # Several tags: an article with any one of them passes.
-            mask = np.zeros(len(self.ids), dtype=bool)
-            for tag in filters.tags:
-                mask[self._tags.get(tag, [])] = True
-            allowed &= mask
-        published = np.asarray(self._published) if self._published is not None else None
-        if filters.published_after is not None:
-            allowed &= (published >= filters.published_after) if published is not None else False
-        if filters.published_before is not None:
-            allowed &= (published <= filters.published_before) if published is not None else False
-        return allowed
-
-
-class _Picker:
-    """Builds one list: keeps at most one article per near-duplicate group."""
-
-    def __init__(self, rec: Recommender, limit: int, source: int | None) -> None:
-        self.rec = rec
-        self.limit = limit
-        self.items: list[RelatedItem] = []
-        self.groups: set[int] = set()
-        self._group_of = rec._group_of
-        self._ids = rec.ids
-        if source is not None:
-            self.groups.add(self._group_of[source])
-        self.collapsed = 0
-
-    def offer(self, index: int, score: float, fallback: bool = False) -> bool:
-        """Add a candidate unless it duplicates one already taken; True when full."""
-        group = self._group_of[index]
-        if group in self.groups:
-            if not fallback:
-                self.collapsed += 1
-            return False
-        self.groups.add(group)
-        self.items.append(RelatedItem(index, self._ids[index], score, None, fallback))
-        return len(self.items) >= self.limit
-
-    def result(self, source_id: str | None) -> RelatedResult:
-        return RelatedResult(self.rec.version, source_id, self.items, self.collapsed)

@@ -129,10 +129,9 @@ class ModelParts:
 
     def sizes(self, where: str) -> dict[str, int]:
         """The axis lengths the manifest and the text files state (checked against each other)."""
-        counts = {"articles": self.manifest.get("articles"), "terms": self.manifest.get("vocabulary")}
         for label, stated, found in (
-            ("articles", counts["articles"], len(self.ids)),
-            ("terms", counts["terms"], len(self.terms)),
+            ("articles", self.manifest.get("articles"), len(self.ids)),
+            ("vocabulary", self.manifest.get("vocabulary"), len(self.terms)),
         ):
             if isinstance(stated, bool) or not isinstance(stated, int) or stated != found:
                 raise BundleError(f"{where}: manifest says {label} = {stated!r}, the files hold {found}")
