@@ -11,9 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from recommender import Recommender, read_corpus
 from recommender.evaluate import evaluate
+from recommender.fit import title_key
+from recommender.values import SCORE_TOLERANCE
 
 from .conftest import ROOT, shared_corpus
 
@@ -45,19 +49,28 @@ def test_bbc_export_through_the_outside_checker(tmp_path: Path) -> None:
     export = tmp_path / "export.jsonl"
     _cli("export", "--out", str(export), "--limit", "10", "--models-dir", str(models))
     rows = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
-    bodies = {}
+    bodies, titles = {}, {}
     with gzip.open(corpus, "rt", encoding="utf-8") as f:
         for line in f:
             record = json.loads(line)
             bodies[record["id"]] = record["body"].strip()
+            titles[record["id"]] = title_key(record["title"])
     assert len(rows) == 2225
+    # The in-memory model answers exactly what the trained bundle does.
+    fitted = Recommender.fit(read_corpus([unlabeled]))
     for row in rows:
         ids = [item["id"] for item in row["related"]]
         assert len(ids) == 10 and row["id"] not in ids
-        # No box holds two identical bodies, nor the source's own duplicate.
+        # No box holds two identical bodies or two same headlines, nor the source's own duplicate.
         item_bodies = [bodies[i] for i in ids]
         assert len(set(item_bodies)) == 10
         assert bodies[row["id"]] not in item_bodies
+        assert len({titles[i] for i in ids} | {titles[row["id"]]}) == 11, row["id"]
+        box = fitted.related(row["id"], 10).items
+        assert [item.id for item in box] == ids
+        np.testing.assert_allclose(
+            [item.score for item in box], [item["score"] for item in row["related"]], rtol=0, atol=SCORE_TOLERANCE
+        )
     if not CHECKER.is_file():
         pytest.skip(f"{CHECKER} is not available")
     out = subprocess.run(
