@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-MAX_LIMIT = 100
+from .values import MAX_LIMIT
 
 
 def _int_in(name: str, low: int, high: int):  # type: ignore[no-untyped-def]

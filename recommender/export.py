@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from .recommend import Recommender, check_limit
+from .recommend import Recommender
+from .values import check_limit
 
 
 def _lines(rec: Recommender, limit: int):  # type: ignore[no-untyped-def]
