@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CORPUS := recommender/data/demo_articles.jsonl
 
-.PHONY: run test install dev lint bench bench-quick clean
+.PHONY: run test test-fast install dev lint bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: install
 
 test: dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast tier for your own loop: no browser, no shared corpora, no slow tests (real servers, kill -9, benchmarks).
+test-fast: dev
+	$(BIN)/python -m pytest -m "not slow and not corpora and not browser" $(PYTEST_ARGS)
 
 lint: dev
 	$(BIN)/ruff check .

@@ -28,7 +28,7 @@ from recommender.train import TrainOptions, train
 from .conftest import DEMO_CORPUS, ROOT, write_jsonl
 from .servers import EVIL_TITLE, Server, evil_articles, free_port, running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 OUTPUT = ROOT / "test-output"
 CHROMIUM_ARGS = [
