@@ -7,7 +7,9 @@ The options are declared in :mod:`recommender.arguments`.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +35,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        # A folder that is missing, a file in the way, a full disk: the
+        # system's reason and the path it concerns, on one line.
+        print(f"recommender: error: {_describe_os_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """'PATH: reason' ('models: exists and is not a directory' for mkdir over a file)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    name = os.fsdecode(exc.filename)
+    if exc.errno == errno.EEXIST and not os.path.isdir(name):
+        reason = "exists and is not a directory"
+    if exc.filename2 is not None:
+        return f"{name} -> {os.fsdecode(exc.filename2)}: {reason}"
+    return f"{name}: {reason}"
 
 
 def _models_dir(args: argparse.Namespace) -> Path:
@@ -148,7 +168,12 @@ def _cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if str(args.out) == "-":
         count = export_related(rec, sys.stdout, args.limit)
     else:
-        count = export_related(rec, args.out, args.limit)
+        try:
+            count = export_related(rec, args.out, args.limit)
+        except OSError as exc:
+            # The library writes through a temporary file beside the target:
+            # the user asked for the target, so the error names it.
+            raise OSError(exc.errno, exc.strerror, str(args.out)) from None
         print(f"exported {count} articles to {args.out}", file=sys.stderr)
     return 0
 

@@ -152,3 +152,117 @@ def test_train_on_error_skip_reports_and_fail_writes_nothing(tmp_path: Path) -> 
 def test_no_model_is_a_clear_error(tmp_path: Path) -> None:
     proc = run("related", "x", "--models-dir", str(tmp_path / "none"), check=1)
     assert proc.stderr.strip().endswith("does not exist: train a model first")
+
+
+# --- one-line errors for files and folders (issue 9, item 10) ---------------------------------
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    return proc.stderr.strip()
+
+
+def test_export_into_a_missing_folder_is_one_line(cli_models: Path) -> None:
+    proc = run("export", "--out", "/nonexistent/d/x.jsonl", models=cli_models, check=None)
+    assert _one_line_error(proc) == "recommender: error: /nonexistent/d/x.jsonl: No such file or directory"
+
+
+def test_export_under_a_file_or_onto_a_folder_is_one_line(cli_models: Path, tmp_path: Path) -> None:
+    (tmp_path / "somefile").write_text("x", encoding="utf-8")
+    out = tmp_path / "somefile" / "x.jsonl"
+    proc = run("export", "--out", str(out), models=cli_models, check=None)
+    assert _one_line_error(proc) == f"recommender: error: {out}: Not a directory"
+    (tmp_path / "folder").mkdir()
+    proc = run("export", "--out", str(tmp_path / "folder"), models=cli_models, check=None)
+    assert _one_line_error(proc) == f"recommender: error: {tmp_path / 'folder'}: Is a directory"
+    assert list((tmp_path / "folder").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "somefile"]
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    from .conftest import TINY
+
+    return write_jsonl(tmp_path / "tiny.jsonl", TINY)
+
+
+def _train(corpus: Path, models: Path) -> subprocess.CompletedProcess[str]:
+    return run("train", "--corpus", str(corpus), "--models-dir", str(models), "--min-df", "1", "--quiet", check=None)
+
+
+def test_train_into_a_models_dir_under_a_file_is_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "somefile").write_text("x", encoding="utf-8")
+    models = tmp_path / "somefile" / "models"
+    assert _one_line_error(_train(tiny_corpus, models)) == (
+        f"recommender: error: cannot create the models directory {str(models)!r}: Not a directory"
+    )
+
+
+def test_train_into_a_models_dir_that_is_a_file_is_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.write_text("not a folder", encoding="utf-8")
+    assert (
+        _one_line_error(_train(tiny_corpus, models))
+        == f"recommender: error: cannot create the models directory {str(models)!r}: File exists"
+    )
+    assert models.read_text(encoding="utf-8") == "not a folder"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        (
+            "long-id.jsonl",
+            b'{"id": "a", "title": "Alpha"}\n{"id": ' + b"7" * 5000 + b', "title": "Beta"}\n',
+            "{path}:2: id must be at most 200 printable characters, got an integer of 5000 digits",
+        ),
+        (
+            "latin.jsonl",
+            b'{"id": "a", "title": "Alpha"}\n{"id": "b", "title": "Caf\xe9"}\n',
+            "{path}:2: cannot be read as .jsonl: byte 0xe9 at column 26 is not valid UTF-8 (save the file as UTF-8)",
+        ),
+        (
+            "quote.csv",
+            b'id,title\na,Alpha\nb,"Beta\nc,Gamma\n',
+            "{path}:3: malformed CSV: the record starting on this line ends inside a quoted field "
+            "(a quote is never closed; the parser reached line 4, the end of the file)",
+        ),
+    ],
+)
+def test_train_on_bad_corpus_files_is_one_line(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    expected = "recommender: error: " + message.format(path=path)
+    assert _one_line_error(_train(path, tmp_path / "models")) == expected
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_train_on_a_directory_or_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    assert _one_line_error(_train(tmp_path, tmp_path / "models")) == (
+        f"recommender: error: {tmp_path} is a directory: give corpus files "
+        "(.jsonl, .ndjson, .json or .csv, optionally with .gz)"
+    )
+    missing = tmp_path / "missing.jsonl"
+    assert _one_line_error(_train(missing, tmp_path / "models")) == (
+        f"recommender: error: {missing}: no such corpus file: the path does not exist"
+    )
+
+
+def test_evaluate_report_under_a_file_is_one_line(tmp_path: Path) -> None:
+    from .conftest import TINY
+
+    corpus = write_jsonl(tmp_path / "labeled.jsonl", [{**r, "category": r["section"]} for r in TINY])
+    (tmp_path / "somefile").write_text("x", encoding="utf-8")
+    out = tmp_path / "somefile" / "report"
+    proc = run("evaluate", "--corpus", str(corpus), "--out", str(out), "--no-baseline", "--quiet", check=None)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"recommender: error: {out}: Not a directory"
+    (tmp_path / "report.md").write_text("x", encoding="utf-8")
+    out = tmp_path / "report.md"
+    proc = run("evaluate", "--corpus", str(corpus), "--out", str(out), "--no-baseline", "--quiet", check=None)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"recommender: error: {out}: exists and is not a directory"
