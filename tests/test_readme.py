@@ -60,3 +60,22 @@ def test_every_readme_route_exists(tmp_path) -> None:
             response = client.request(method, path.replace("{id}", "some-id"), json={} if method == "POST" else None)
             assert response.status_code != 405, f"{method} {path}"
             assert not (response.status_code == 404 and response.json() == {"detail": "Not Found"}), f"{method} {path}"
+
+
+def test_the_readme_python_example_runs(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert blocks, "the README shows no Python example"
+    models = tmp_path / "models"
+    for block in blocks:
+        # The example saves to models/: here into a temporary folder instead of the repository's.
+        code = block.replace('"models"', repr(str(models)))
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        # It prints the five items of the box: a score in (0, 1], a title and a URL each.
+        lines = proc.stdout.splitlines()
+        assert len(lines) == 5, proc.stdout
+        assert all(0 < float(line.split()[0]) <= 1 for line in lines), proc.stdout
+    assert (models / "current").is_symlink()
