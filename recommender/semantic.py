@@ -118,9 +118,9 @@ class SemanticView:
     vectors: np.ndarray  # (N, d) plain LSA vectors, unit length
     augmented: np.ndarray  # (N, d) neighbourhood-augmented vectors, unit length
     weight: float
-    count: int = 50
-    decay: float = 25.0
-    strength: float = 3.0
+    count: int  # neighbours blended into a draft's vector (TrainOptions.neighbourhood)
+    decay: float
+    strength: float
 
     @property
     def active(self) -> bool:
