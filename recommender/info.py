@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 
-def format_manifest(manifest: dict[str, Any], folder: Path) -> str:
+def format_manifest(manifest: dict[str, Any], folder: Path | None) -> str:
     """The manifest as aligned ``key: value`` lines."""
     size = sum(f.get("bytes", 0) for f in manifest.get("files", {}).values())
     rows: list[tuple[str, Any]] = [

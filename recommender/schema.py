@@ -115,13 +115,19 @@ class ModelParts:
             value = self.arrays[name]
             if value.size and (int(value.min()) < low or int(value.max()) >= sizes[label]):
                 raise BundleError(f"{where}: array {name} holds values outside [{low}, {sizes[label]})")
-        for name, label in (("matrix_indptr", "nnz"), ("postings_indptr", "nnz"), ("meta_offsets", None)):
+        row_starts: tuple[tuple[str, str | None], ...] = (
+            ("matrix_indptr", "nnz"),
+            ("postings_indptr", "nnz"),
+            ("meta_offsets", None),
+        )
+        for name, label in row_starts:
             starts = self.arrays[name]
             end = sizes[label] if label else len(self.metadata)
             if starts[0] != 0 or starts[-1] != end or (starts.size > 1 and np.any(np.diff(starts) < 0)):
                 raise BundleError(f"{where}: array {name} is not a valid list of row starts")
-        if self.sections and len(self.sections) <= int(self.arrays["section_codes"].max(initial=-1)):
-            raise BundleError(f"{where}: section codes exceed the {len(self.sections)} sections")
+        codes = self.arrays["section_codes"]
+        if codes.size and not -1 <= int(codes.min()) <= int(codes.max()) < len(self.sections):
+            raise BundleError(f"{where}: array section_codes holds values outside [-1, {len(self.sections)})")
         n = sizes["articles"]
         for tag, rows in self.tags.items():
             if not isinstance(rows, list) or any(not isinstance(r, int) or not 0 <= r < n for r in rows):
