@@ -120,9 +120,9 @@ class ModelParts:
             ("postings_indptr", "nnz"),
             ("meta_offsets", None),
         )
-        for name, label in row_starts:
+        for name, total in row_starts:
             starts = self.arrays[name]
-            end = sizes[label] if label else len(self.metadata)
+            end = sizes[total] if total else len(self.metadata)
             if starts[0] != 0 or starts[-1] != end or (starts.size > 1 and np.any(np.diff(starts) < 0)):
                 raise BundleError(f"{where}: array {name} is not a valid list of row starts")
         codes = self.arrays["section_codes"]
