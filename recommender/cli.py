@@ -237,29 +237,16 @@ def _cmd_orphans(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import os
-    import tempfile
 
-    import uvicorn
+    from .api.server import serve
+    from .api.settings import Settings
 
     # Workers are separate processes: settings reach them through the environment.
     os.environ["RECOMMENDER_MODELS_DIR"] = str(_models_dir(args).resolve())
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recommender-metrics-")
+    settings = Settings()
     url = f"http://{args.host}:{args.port}"
     print(f"recommender: demo page {url}/  API docs {url}/docs  ({args.workers} worker(s))", flush=True)
-    uvicorn.run(
-        "recommender.api.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=args.access_log,
-        log_level="info",
-        timeout_graceful_shutdown=5,
-    )
-    return 0
+    return serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)
 
 
 _COMMANDS = {

@@ -65,7 +65,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_schema(models_dir: Path, load: bool) -> Any:
     app = create_app(Settings(models_dir=models_dir, admin_token=TOKEN, max_body_bytes=65536))
     if load:
-        app.state.reload_model()  # the ASGI transport does not run the lifespan
+        app.state.holder.load()  # the ASGI transport does not run the lifespan
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

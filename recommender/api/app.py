@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,12 +15,17 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import InvalidInputError, RecommenderError, UnknownArticleError
+from .cache import ResponseCache
 from .guard import BodyGuard
+from .head import HeadAsGet
 from .metrics import Metrics, MetricsMiddleware
-from .routes import build_router
+from .params import openapi_parameters
+from .routes import router
+from .routes.related import FRAGMENT_LIMIT
 from .settings import Settings
 from .state import ModelHolder
 
@@ -32,42 +38,60 @@ demand for free text. Every JSON error body is `{"detail": "..."}`.
 """
 
 
+async def _reload_quietly(holder: ModelHolder) -> None:
+    """Load the current bundle in a thread; a refused bundle is logged by the holder and the old model serves."""
+    with contextlib.suppress(RecommenderError):
+        await asyncio.to_thread(holder.load)
+
+
+async def _watch_current(holder: ModelHolder, interval: float) -> None:
+    """Follow ``models/current``: load it whenever the link moves (one readlink per tick).
+
+    Every worker runs this, so all of them serve a new bundle within about
+    ``interval`` seconds of a new link, whichever worker was asked to reload.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if holder.link_changed():
+                await _reload_quietly(holder)
+        except Exception:  # the watcher must outlive any surprise; the old model keeps serving
+            log.exception("model watcher: reload failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
     holder = ModelHolder(settings.models_dir)
-    metrics = Metrics()
-
-    def reload_model() -> Any:
-        rec = holder.load()
-        metrics.model_loaded(rec.version, len(rec))
-        return rec
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(RecommenderError):
-            reload_model()
+            holder.load()
         loop = asyncio.get_running_loop()
-        pending: set[asyncio.Task[None]] = set()
+        tasks: set[asyncio.Task[None]] = set()
 
         def on_sighup() -> None:
-            async def reload_in_thread() -> None:
-                with contextlib.suppress(RecommenderError):
-                    await asyncio.to_thread(reload_model)
-
-            task = loop.create_task(reload_in_thread())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+            task = loop.create_task(_reload_quietly(holder))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
         installed = False
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
             installed = True
+        watcher = None
+        if settings.model_watch_interval > 0:
+            watcher = loop.create_task(_watch_current(holder, settings.model_watch_interval))
         try:
             yield
         finally:
             if installed:
                 loop.remove_signal_handler(signal.SIGHUP)
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     app = FastAPI(
         title="recommender",
@@ -77,22 +101,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.holder = holder
-    app.state.metrics = metrics
-    app.state.reload_model = reload_model
-    app.include_router(build_router(settings, holder, metrics, reload_model))
+    app.state.metrics = metrics = Metrics(holder)
+    app.state.responses = ResponseCache(settings.response_cache_size, settings.response_cache_bytes)
+    app.state.cache_control = f"public, max-age={settings.cache_max_age}"
+    app.include_router(router)
+    _document_list_parameters(app, settings)
     _install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "HEAD", "POST"],
             allow_headers=["Content-Type", "If-None-Match"],
             expose_headers=["ETag"],
             max_age=600,
         )
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _document_list_parameters(app: FastAPI, settings: Settings) -> None:
+    """The hand-parsed GET list routes' query parameters, with this service's limits, in the OpenAPI."""
+    described = {
+        "related": openapi_parameters(max_limit=settings.max_limit, default_limit=settings.default_limit),
+        "related_fragment": openapi_parameters(
+            max_limit=settings.max_limit, default_limit=FRAGMENT_LIMIT, dates=False, flags=False
+        ),
+    }
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.name in described:
+            route.openapi_extra = {"parameters": described[route.name]}
 
 
 def app_from_env() -> FastAPI:
@@ -105,6 +145,17 @@ def _version() -> str:
     from .. import __version__
 
     return __version__
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as text: JSON has no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -132,7 +183,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=422,
             content={
                 "detail": _describe_validation(exc),
-                "errors": jsonable_encoder(exc.errors(), exclude={"ctx", "url"}),
+                "errors": _json_safe(jsonable_encoder(exc.errors(), exclude={"ctx", "url"})),
             },
         )
 

@@ -1,20 +1,28 @@
-"""Pure ASGI middleware that refuses oversized and non-JSON request bodies early."""
+"""Pure ASGI middleware that refuses oversized, slow and non-JSON request bodies early."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
 
+_CLOSE = (b"connection", b"close")
+
 
 async def _reply(send: Any, status: int, detail: str) -> None:
+    """A JSON error that also closes the connection: the rest of the body is not read."""
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                _CLOSE,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -25,79 +33,107 @@ async def _reply(send: Any, status: int, detail: str) -> None:
 DRAIN_FACTOR = 16
 
 
-async def _drain(receive: Any, budget: int) -> None:
-    """Read and drop the rest of a request body, at most ``budget`` bytes."""
-    while budget > 0:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        budget -= len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
-
-
 class _TooLarge(HTTPException):
     """Raised from ``receive``: an HTTPException, so FastAPI's body parsing re-raises it
     (any other exception there becomes a 400 "error parsing the body")."""
 
 
-class BodyGuard:
-    """413 for bodies over ``max_bytes`` (declared or streamed), 415 for non-JSON bodies.
+class _TooSlow(HTTPException):
+    """Raised from ``receive`` when the body is not complete by the deadline."""
 
-    Only methods that carry a body are checked; nothing is buffered here.
+
+class BodyGuard:
+    """413 for bodies over ``max_bytes`` (declared or streamed), 415 for non-JSON bodies,
+    408 for a body not received within ``timeout`` seconds of the request's start.
+
+    Only methods that carry a body are checked for size and type; nothing is
+    buffered here. Any request whose body is not read to its end by the time
+    the answer starts gets ``Connection: close``, so that a client stalling
+    in its body does not hold the connection.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, timeout: float = 15.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await _reply(send, 400, "Content-Length must be an integer")
-                return
-            if declared > self.max_bytes:
-                if declared <= DRAIN_FACTOR * self.max_bytes:
-                    await _drain(receive, declared)
-                await _reply(send, 413, f"request body must be at most {self.max_bytes} bytes, got {declared}")
-                return
-        if declared_body(headers) and not _is_json(headers.get(b"content-type", b"")):
-            ctype = headers.get(b"content-type", b"").decode("latin-1") or "none"
-            await _drain(receive, DRAIN_FACTOR * self.max_bytes)
-            await _reply(send, 415, f"request body must be application/json, got {ctype}")
+        if not declared_body(headers):
+            await self.app(scope, receive, send)
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        complete = False
+        slow = f"request body was not received within {self.timeout:g} s"
+
+        async def timed_receive() -> dict[str, Any]:
+            nonlocal complete
+            try:
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    message: dict[str, Any] = await receive()
+            except TimeoutError:
+                raise _TooSlow(408, slow, headers={"Connection": "close"}) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        async def drain(budget: int) -> None:
+            """Read and drop the rest of the body: at most ``budget`` bytes, until the deadline."""
+            while budget > 0 and not complete:
+                try:
+                    message = await timed_receive()
+                except _TooSlow:
+                    return
+                budget -= len(message.get("body", b""))
+
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            length = headers.get(b"content-length")
+            if length is not None:
+                try:
+                    declared = int(length)
+                except ValueError:
+                    await _reply(send, 400, "Content-Length must be an integer")
+                    return
+                if declared > self.max_bytes:
+                    if declared <= DRAIN_FACTOR * self.max_bytes:
+                        await drain(declared)
+                    await _reply(send, 413, f"request body must be at most {self.max_bytes} bytes, got {declared}")
+                    return
+            if not _is_json(headers.get(b"content-type", b"")):
+                ctype = headers.get(b"content-type", b"").decode("latin-1") or "none"
+                await drain(DRAIN_FACTOR * self.max_bytes)
+                await _reply(send, 415, f"request body must be application/json, got {ctype}")
+                return
         received = 0
         started = False
 
         async def limited_receive() -> dict[str, Any]:
             nonlocal received
-            message: dict[str, Any] = await receive()
+            message = await timed_receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    if message.get("more_body", False):
-                        await _drain(receive, DRAIN_FACTOR * self.max_bytes)
+                    await drain(DRAIN_FACTOR * self.max_bytes)
                     raise _TooLarge(413, f"request body must be at most {self.max_bytes} bytes")
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def closing_send(message: dict[str, Any]) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                if not complete:
+                    message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+            await self.app(scope, limited_receive, closing_send)
+        except (_TooLarge, _TooSlow) as exc:
             if not started:
-                await _reply(send, 413, f"request body must be at most {self.max_bytes} bytes")
+                await _reply(send, exc.status_code, exc.detail)
 
 
 def declared_body(headers: dict[bytes, bytes]) -> bool:

@@ -7,18 +7,24 @@ same rules the OpenAPI description states (``openapi_parameters``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import InvalidInputError
-from ..values import Filters
+from ..values import Filters, check_limit
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
+# The query parameters each GET route reads; any other one is refused (it would
+# otherwise make a new response-cache entry per spelling).
+LIST_PARAMETERS = ("limit", "section", "tag", "exclude", "published_after", "published_before", "explain", "fallback")
+FRAGMENT_PARAMETERS = ("limit", "section", "tag", "exclude")
+_MAX_LIMIT_DIGITS = 18
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ListQuery:
     """The parameters of a related-list request."""
 
@@ -26,7 +32,43 @@ class ListQuery:
     filters: Filters
     explain: bool = False
     fallback: bool = False
-    raw: dict[str, list[str]] = field(default_factory=dict)
+
+    def key(self) -> bytes:
+        """The request in a normal form: equal for every spelling of the same question.
+
+        Tags and exclusions are sets (their order and repeats do not change the
+        answer); tags are already lower-cased and stripped by ``Filters.build``.
+        """
+        f = self.filters
+        normal = (
+            self.limit,
+            f.section,
+            tuple(sorted(set(f.tags))),
+            tuple(sorted(set(f.exclude))),
+            f.published_after,
+            f.published_before,
+            self.explain,
+            self.fallback,
+        )
+        return repr(normal).encode()
+
+
+def limit_value(value: Any, default: int, maximum: int) -> int:
+    """The one limit rule of the API (GET and POST): ``default`` when absent, else an integer in [1, maximum]."""
+    if value is None:
+        return default
+    return check_limit(value, maximum)
+
+
+def _number(text: str) -> int | str:
+    """A query-string value as an int when it is plain ASCII digits, else the text (cut) for the message.
+
+    ``int()`` alone would also take ``3_0``, `` 3``, ``+3`` and non-ASCII digits.
+    """
+    digits = text.removeprefix("-")  # a negative number is shown as a number: "got -3"
+    if digits.isascii() and digits.isdigit() and len(digits) <= _MAX_LIMIT_DIGITS:
+        return int(text)
+    return text[:40]
 
 
 def _flag(name: str, value: str) -> bool:
@@ -38,17 +80,24 @@ def _flag(name: str, value: str) -> bool:
     raise InvalidInputError(f"{name} must be a boolean (true or false), got {value[:40]!r}")
 
 
-def _limit(value: str, maximum: int) -> int:
-    try:
-        limit = int(value.strip())
-    except ValueError:
-        raise InvalidInputError(f"limit must be an integer in [1, {maximum}], got {value[:40]!r}") from None
-    if not 1 <= limit <= maximum:
-        raise InvalidInputError(f"limit must be an integer in [1, {maximum}], got {limit}")
-    return limit
+def refuse_unknown(names: Iterable[str], allowed: tuple[str, ...]) -> None:
+    """InvalidInputError naming the query parameters not in ``allowed``."""
+    unknown = sorted({name for name in names if name not in allowed})
+    if not unknown:
+        return
+    shown = ", ".join(repr(name[:40]) for name in unknown[:10])
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    raise InvalidInputError(f"unknown query {noun} {shown}; allowed: {', '.join(allowed) or 'none'}")
 
 
-def parse_list_query(query_string: bytes, *, default_limit: int, max_limit: int, dates: bool = True) -> ListQuery:
+def query_names(query_string: bytes) -> list[str]:
+    """The parameter names of a query string."""
+    return [key for key, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)]
+
+
+def parse_list_query(
+    query_string: bytes, *, default_limit: int, max_limit: int, allowed: tuple[str, ...] = LIST_PARAMETERS
+) -> ListQuery:
     """Validate a list route's query string; InvalidInputError (422) names the parameter and rule."""
     if not query_string:
         return ListQuery(default_limit, Filters())
@@ -57,23 +106,27 @@ def parse_list_query(query_string: bytes, *, default_limit: int, max_limit: int,
         query_string.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="replace"
     ):
         values.setdefault(key, []).append(value)
+    refuse_unknown(values, allowed)
 
     def one(name: str) -> str | None:
         got = values.get(name)
         return got[-1] if got else None
 
     limit_text = one("limit")
-    limit = _limit(limit_text, max_limit) if limit_text is not None else default_limit
+    limit = limit_value(None if limit_text is None else _number(limit_text), default_limit, max_limit)
     filters = Filters.build(
         section=one("section"),
         tags=values.get("tag", ()),
         exclude=values.get("exclude", ()),
-        published_after=one("published_after") if dates else None,
-        published_before=one("published_before") if dates else None,
+        published_after=one("published_after"),
+        published_before=one("published_before"),
     )
-    explain = _flag("explain", one("explain") or "false")
-    fallback = _flag("fallback", one("fallback") or "false")
-    return ListQuery(limit, filters, explain, fallback, values)
+    return ListQuery(
+        limit,
+        filters,
+        _flag("explain", one("explain") or "false"),
+        _flag("fallback", one("fallback") or "false"),
+    )
 
 
 def openapi_parameters(

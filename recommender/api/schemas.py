@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from ..values import MAX_LIMIT
 
 MAX_TEXT_CHARS = 200_000
 
@@ -53,7 +57,11 @@ class RelatedRequest(BaseModel):
 
     title: str = Field("", max_length=MAX_TEXT_CHARS)
     body: str = Field("", max_length=MAX_TEXT_CHARS)
-    limit: int | None = Field(None, ge=1, le=100, description="items to return (default from settings)")
+    # Checked by the route with the GET routes' rule (params.limit_value), so that both
+    # answer a bad limit with the same message; documented as the integer it must be.
+    limit: Annotated[Any, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})] = Field(
+        None, description="items to return (default from settings)"
+    )
     section: str | None = Field(None, max_length=200)
     tags: list[str] = Field(default_factory=list, max_length=50)
     exclude: list[str] = Field(default_factory=list, max_length=1000)

@@ -14,7 +14,7 @@ class Settings(BaseSettings):
 
     ``RECOMMENDER_CORS_ORIGINS`` takes a comma-separated list
     (``https://a.example,https://b.example``); an empty admin token disables
-    the reload route.
+    the reload route. Durations are in seconds.
     """
 
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(300, ge=0)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     response_cache_size: int = Field(4096, ge=0, le=1_000_000)
+    response_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    # Every worker checks where models/current points this often (seconds; 0: never) and
+    # loads the bundle when the link changes, so that all workers follow a reload.
+    model_watch_interval: float = Field(0.5, ge=0, le=60)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(10.0, gt=0, le=600)
+    body_timeout: float = Field(15.0, gt=0, le=600)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
