@@ -17,6 +17,7 @@ import json
 import mmap
 import os
 import platform
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -114,10 +115,11 @@ def write_bundle(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BundleError(f"cannot create the models directory {str(root)!r}: {exc.strerror or exc}") from None
+    remove_stale_temporaries(root)
     if (root / version).exists():
         raise BundleError(f"bundle {version!r} already exists in {str(root)!r}")
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-{os.getpid()}-", dir=root))
     except OSError as exc:
         raise BundleError(f"cannot write to the models directory {str(root)!r}: {exc.strerror or exc}") from None
     try:
@@ -157,6 +159,64 @@ def write_bundle(
         set_current(root, version)
         prune(root, keep=keep)
     return final
+
+
+# '.tmp-<version>-<pid>-<mkdtemp suffix>' and '.current-<pid>': what a writer
+# that owns them leaves when it is killed (SIGKILL, power loss) mid-way.
+_TEMPORARY = re.compile(r"\.tmp-.+-(?P<pid>[0-9]+)-[a-z0-9_]+")
+_CURRENT_LINK = re.compile(r"\.current-(?P<pid>[0-9]+)")
+
+
+def remove_stale_temporaries(models_dir: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary folders and ``current`` links whose owning process is gone.
+
+    A killed training leaves its ``.tmp-<version>-<pid>-*`` folder (up to
+    tens of MB) and possibly a ``.current-<pid>`` link; any later writer
+    removes those of processes that no longer run. Folders of a live process
+    (a training in progress) and temporaries named without a pid (by older
+    versions; their owner cannot be known) are left alone. Returns the names
+    removed.
+    """
+    root = Path(models_dir)
+    removed: list[str] = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        folder = _TEMPORARY.fullmatch(path.name)
+        link = _CURRENT_LINK.fullmatch(path.name)
+        found = folder or link
+        if found is None or _process_alive(int(found["pid"])):
+            continue
+        if folder is not None and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif link is not None and path.is_symlink():
+            path.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(path.name)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists and is not a zombie (killed, waiting to be reaped)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    except OverflowError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): signal 0 went through
+    return state not in (b"Z", b"X")
 
 
 def _save_lines(path: Path, lines: list[str]) -> None:
