@@ -17,7 +17,9 @@
 
   function safeUrl(value) {
     if (typeof value !== "string") return null;
-    var url = value.trim();
+    var url = value.replace(/^ +| +$/g, "");
+    // Browsers drop control characters and read "\\" as "/": "/\\evil.example" would open another site.
+    if (!url || /[\\\u0000-\u001f\u007f-\u009f]/.test(url)) return null;
     if (/^https?:\/\//i.test(url)) return url;
     if (url.charAt(0) === "/" && url.charAt(1) !== "/") return base + url;
     return null;
