@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -249,7 +250,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | _RecordError]]:
                 yield from _csv_records(handle, path)
     except UnicodeDecodeError:
         raise CorpusError(_bad_byte(path, fmt)) from None
-    except (gzip.BadGzipFile, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise CorpusError(f"{path}: cannot be read as {fmt}: {exc}") from None
     except OSError as exc:
         raise CorpusError(f"{path}: cannot be read as {fmt}: {exc.strerror or exc}") from None

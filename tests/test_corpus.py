@@ -429,3 +429,16 @@ def test_html_with_a_marked_section_the_parser_rejects_is_still_read(tmp_path: P
     assert html_to_text("<p>Before</p><p><![ odd [ section ]]>after</p>") == "Before\n\nafter"
     path = write_jsonl(tmp_path / "odd.jsonl", [{"id": "a", "title": "T", "body": "<p>x</p><![ y [ z ]]> w"}])
     assert read_corpus(path).articles[0].body == "x\n\nw"
+
+
+def test_corrupt_gzip_data_is_refused(tmp_path: Path) -> None:
+    whole = bytearray(
+        gzip.compress("".join(f'{{"id": "a{i}", "title": "Alpha {i * 7919 % 1000}"}}\n' for i in range(5000)).encode())
+    )
+    for at in range(40, len(whole) - 20, 97):
+        whole[at] ^= 0x5A
+    path = tmp_path / "corrupt.jsonl.gz"
+    path.write_bytes(bytes(whole))
+    assert _read_error(path) == (
+        f"{path}: cannot be read as .jsonl: Error -3 while decompressing data: invalid bit length repeat"
+    )
