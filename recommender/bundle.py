@@ -111,6 +111,8 @@ def write_bundle(
     root = Path(models_dir)
     version = parts.version
     _check_version_name(version)
+    if root.exists() and not root.is_dir():
+        raise BundleError(f"the models directory {str(root)!r} exists and is not a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

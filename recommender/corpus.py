@@ -18,12 +18,12 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import CorpusError, InvalidInputError
 from .text import clean_line, clean_text, make_excerpt
+from .values import parse_iso
 
 FORMATS = (".jsonl", ".ndjson", ".json", ".csv")
 MAX_FIELD_CHARS = 1_000_000
@@ -468,15 +468,10 @@ def _parse_date(value: Any) -> str | None:
 
 def normalize_date(value: str) -> str:
     """An ISO 8601 date or datetime, normalised ('2026-01-02' or '2026-01-02T03:04:05+00:00')."""
-    text = value.strip()
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text).isoformat()
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
-    except ValueError:
-        raise _RecordError(
-            "bad date", f"published_at must be an ISO 8601 date or datetime, got {value[:40]!r}"
-        ) from None
+        return parse_iso(value, "published_at").isoformat()
+    except InvalidInputError as exc:
+        raise _RecordError("bad date", str(exc)) from None
 
 
 def _parse_tags(value: Any) -> tuple[str, ...]:

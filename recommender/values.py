@@ -25,19 +25,27 @@ def check_limit(limit: Any, maximum: int = MAX_LIMIT) -> int:
     return int(limit)
 
 
+def parse_iso(value: str, name: str) -> date | datetime:
+    """An ISO 8601 date ('2026-03-01') or datetime ('2026-03-01T08:00:00Z'); InvalidInputError naming ``name``.
+
+    The one parser of dates: corpus records, filters and stored publication times all go through it.
+    """
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"{name} must be an ISO 8601 date or datetime, got {str(value)[:40]!r}") from None
+
+
 def parse_when(value: str | date | datetime | None, name: str) -> float | None:
     """An ISO 8601 date/datetime (or date object) as epoch seconds, UTC when naive."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInputError(f"{name} must be an ISO 8601 date or datetime, got {str(value)[:40]!r}") from None
+    parsed = value if isinstance(value, (date, datetime)) else parse_iso(value, name)
+    if not isinstance(parsed, datetime):
+        parsed = datetime(parsed.year, parsed.month, parsed.day)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()

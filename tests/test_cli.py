@@ -205,7 +205,7 @@ def test_train_into_a_models_dir_that_is_a_file_is_one_line(tiny_corpus: Path, t
     models.write_text("not a folder", encoding="utf-8")
     assert (
         _one_line_error(_train(tiny_corpus, models))
-        == f"recommender: error: cannot create the models directory {str(models)!r}: File exists"
+        == f"recommender: error: the models directory {str(models)!r} exists and is not a directory"
     )
     assert models.read_text(encoding="utf-8") == "not a folder"
 
