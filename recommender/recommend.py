@@ -114,6 +114,7 @@ class Recommender:
             parts.tags,
             self.dup_group,
             self.tie_key,
+            arrays["url_group"],
             with_tag_sets=bool(self.tag_boost),
         )
 

@@ -49,6 +49,7 @@ ARRAYS: dict[str, ArraySpec] = {
     "idf": ArraySpec(np.float64, ("terms",)),
     "tie_key": ArraySpec(np.int64, ("articles",)),
     "dup_group": ArraySpec(np.int32, ("articles",)),
+    "url_group": ArraySpec(np.int32, ("articles",)),
     "section_codes": ArraySpec(np.int32, ("articles",)),
     "published": ArraySpec(np.float64, ("articles",)),
     "meta_offsets": ArraySpec(np.int64, ("articles+1",)),
@@ -65,6 +66,7 @@ _INDEX_RANGES = {
     "postings_indices": ("articles", 0),
     "tie_key": ("articles", 0),
     "dup_group": ("articles", 0),
+    "url_group": ("articles", -1),
 }
 
 

@@ -28,6 +28,7 @@ class ArticleFacts:
         tags: dict[str, list[int]],
         dup_group: np.ndarray,
         tie_key: np.ndarray,
+        url_group: np.ndarray,
         *,
         with_tag_sets: bool = False,
     ) -> None:
@@ -38,6 +39,8 @@ class ArticleFacts:
         self.tags = tags
         self.tie_key = tie_key
         self.group_of: list[int] = dup_group.tolist()
+        # Same canonical URL (-1: none shared): at most one per list.
+        self.url_of: list[int] = url_group.tolist()
         self.tags_of: list[frozenset[int]] = []
         if with_tag_sets:
             # Article -> its tags (as numbers), for the overlap of two articles.
@@ -120,13 +123,18 @@ class ArticleFacts:
 
 
 class Picker:
-    """Builds one list: keeps at most one article per near-duplicate group."""
+    """Builds one list: at most one article per near-duplicate group and per canonical URL.
+
+    The source's near-duplicate group is left out altogether.
+    """
 
     def __init__(self, facts: ArticleFacts, limit: int, source: int | None) -> None:
         self.limit = limit
         self.items: list[RelatedItem] = []
         self.groups: set[int] = set()
         self._group_of = facts.group_of
+        self._url_of = facts.url_of
+        self.urls: set[int] = set()
         self._ids = facts.ids
         if source is not None:
             self.groups.add(self._group_of[source])
@@ -134,12 +142,14 @@ class Picker:
 
     def offer(self, index: int, score: float, fallback: bool = False) -> bool:
         """Add a candidate unless it duplicates one already taken; True when full."""
-        group = self._group_of[index]
-        if group in self.groups:
+        group, url = self._group_of[index], self._url_of[index]
+        if group in self.groups or url in self.urls:
             if not fallback:
                 self.collapsed += 1
             return False
         self.groups.add(group)
+        if url >= 0:
+            self.urls.add(url)
         self.items.append(RelatedItem(index, self._ids[index], score, None, fallback))
         return len(self.items) >= self.limit
 

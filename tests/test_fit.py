@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recommender import Recommender, TrainOptions, read_corpus
 from recommender.errors import InvalidInputError
-from recommender.fit import title_key, url_key
+from recommender.fit import SAME_TITLE_SIMILARITY, duplicate_groups, title_key, url_key
 
 from .conftest import TINY, write_jsonl
 
@@ -80,11 +81,21 @@ def test_cli_refuses_a_degenerate_model_and_writes_nothing(tmp_path: Path) -> No
     assert (models / "current").is_symlink()
 
 
-def test_same_title_or_canonical_url_count_as_duplicates(tmp_path: Path) -> None:
+def test_same_headline_and_similar_text_make_a_near_duplicate_group() -> None:
+    # Rows 0-1: one headline at cosine 0.87 (the same story told twice): one group.
+    # Rows 2-3: one headline at cosine 0.3 (replies of a forum thread): apart.
+    # Rows 4-5: different headlines at 0.87: apart; rows 6-7: cosine 0.95: one group.
+    indices = np.array([[1], [0], [3], [2], [5], [4], [7], [6]], dtype=np.int32)
+    scores = np.array([[0.87], [0.87], [0.3], [0.3], [0.87], [0.87], [0.95], [0.95]], dtype=np.float32)
+    titles = ["brown names 16 march for budget"] * 2 + ["re graphics cards"] * 2 + ["a", "b", "c", "d"]
+    groups = duplicate_groups(indices, scores, 0.9, titles)
+    assert groups[0] == groups[1] and groups[2] != groups[3] and groups[4] != groups[5] and groups[6] == groups[7]
+    assert len(set(groups.tolist())) == 6
+    assert SAME_TITLE_SIMILARITY < 0.87
+
+
+def test_one_canonical_url_stands_once_in_a_box(tmp_path: Path) -> None:
     records = [dict(r) for r in TINY]
-    # Different wording (cosine well below the 0.9 threshold), one headline.
-    records.append({**records[1], "id": "f2-again", "title": "Striker scores TWICE, as United top the league!"})
-    records[1]["body"] = "A report on the league: " + records[1]["body"]
     # Another wording of f3, at f3's canonical URL (tracking parameters and fragment aside).
     records[2]["url"] = "https://news.example/sport/cup-final-tickets/"
     records.append(
@@ -98,12 +109,14 @@ def test_same_title_or_canonical_url_count_as_duplicates(tmp_path: Path) -> None
     )
     options = TrainOptions(k=10, min_df=1, max_df=1.0, min_similarity=0.01, n_jobs=1)
     rec = Recommender.fit(read_corpus(write_jsonl(tmp_path / "dups.jsonl", records)), options)
-    group = {article_id: int(rec.dup_group[rec.index_for(article_id)]) for article_id in rec.ids}
-    assert group["f2"] == group["f2-again"] and group["f3"] == group["f3-copy"]
-    assert len({group["f1"], group["f2"], group["f3"], group["f4"]}) == 4
-    box = [item.id for item in rec.related("f1", 10).items]
-    assert len({"f2", "f2-again"} & set(box)) == 1 and len({"f3", "f3-copy"} & set(box)) == 1
-    assert rec.related("f1", 10).collapsed >= 2
+    url_group = rec.parts.arrays["url_group"]
+    assert url_group[rec.index_for("f3")] == url_group[rec.index_for("f3-copy")] >= 0
+    assert url_group[rec.index_for("f1")] == -1
+    for source in ("f1", "f4", "b1"):
+        box = [item.id for item in rec.related(source, 10, fallback=True).items]
+        assert len({"f3", "f3-copy"} & set(box)) <= 1, box
+    result = rec.related("f1", 10)
+    assert len({"f3", "f3-copy"} & {item.id for item in result.items}) == 1 and result.collapsed >= 1
 
 
 def test_title_and_url_keys() -> None:
