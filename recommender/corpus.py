@@ -26,6 +26,8 @@ from .text import clean_line, clean_text, make_excerpt
 from .values import parse_iso
 
 FORMATS = (".jsonl", ".ndjson", ".json", ".csv")
+# What read_corpus takes: a path, or a recommender.sources.Source.
+CorpusInput = Any
 MAX_FIELD_CHARS = 1_000_000
 MAX_ID_CHARS = 200
 EXCERPT_CHARS = 160
@@ -86,12 +88,16 @@ class Problem:
     """One rejected record: where it was and which rule it broke."""
 
     path: str
-    line: int
+    line: int | str  # a line number in a file; a label elsewhere ("entry 3", "row id=17")
     kind: str
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if isinstance(self.line, int)
+            else f"{self.path} ({self.line}): {self.message}"
+        )
 
 
 @dataclass
@@ -110,7 +116,13 @@ class CorpusReport:
         return f"skipped {len(self.skipped)} record(s): {parts}"
 
 
-class _RecordError(Exception):
+class RecordError(Exception):
+    """One record breaks a rule: ``kind`` groups such problems in a report, ``message`` says which and why.
+
+    Readers (and :mod:`recommender.sources`) yield it in place of a record, so
+    that ``on_error`` decides whether the read stops or skips the record.
+    """
+
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
@@ -160,47 +172,69 @@ def _find_long_integer(value: Any) -> _LongInteger | None:
 
 
 def read_corpus(
-    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], on_error: str = "fail"
+    paths: CorpusInput | Sequence[CorpusInput], on_error: str = "fail", *, progress: bool = False
 ) -> CorpusReport:
-    """Read and validate one or more corpus files.
+    """Read and validate articles from corpus files and sources.
 
-    ``on_error="fail"`` raises :class:`CorpusError` at the first bad record;
-    ``"skip"`` leaves bad records out and lists them in the report. An empty
-    result is always an error: there is nothing to train on.
+    Each input is a path (a JSON Lines, JSON or CSV file, or a file or folder
+    whose source kind is sniffed: see :func:`recommender.sources.sniff`) or a
+    :class:`recommender.sources.Source`. ``on_error="fail"`` raises
+    :class:`CorpusError` at the first bad record; ``"skip"`` leaves bad
+    records out and lists them in the report. An empty result is always an
+    error: there is nothing to train on. ``progress`` shows a progress bar
+    of the records read on standard error.
     """
+    from .sources import Source, records_of
+
     if on_error not in ("fail", "skip"):
         raise InvalidInputError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
-    if isinstance(paths, (str, os.PathLike)):
+    if isinstance(paths, (str, os.PathLike, Source)):
         paths = [paths]
     if not paths:
         raise InvalidInputError("at least one corpus file is needed")
     articles: list[Article] = []
     skipped: list[Problem] = []
     seen: dict[str, str] = {}
-    for path in paths:
-        name = str(path)
-        for line, raw in _records(Path(path)):
-            try:
-                if isinstance(raw, _RecordError):
-                    raise raw
-                article = parse_record(raw)
-                if article.id in seen:
-                    raise _RecordError(
-                        "duplicate id", f"duplicate id {article.id!r} (first seen at {seen[article.id]})"
-                    )
-            except _RecordError as exc:
-                problem = Problem(name, line, exc.kind, exc.message)
-                if on_error == "fail":
-                    raise CorpusError(str(problem)) from None
-                skipped.append(problem)
-                continue
-            seen[article.id] = f"{name}:{line}"
-            articles.append(article)
+    bar = _progress_bar(progress)
+    try:
+        for path in paths:
+            name = path.location if isinstance(path, Source) else str(path)
+            for line, raw in records_of(path):
+                if bar is not None:
+                    bar.update()
+                where = f"{name}:{line}" if isinstance(line, int) else f"{name} ({line})"
+                try:
+                    if isinstance(raw, RecordError):
+                        raise raw
+                    article = parse_record(raw)
+                    if article.id in seen:
+                        raise RecordError(
+                            "duplicate id", f"duplicate id {article.id!r} (first seen at {seen[article.id]})"
+                        )
+                except RecordError as exc:
+                    problem = Problem(name, line, exc.kind, exc.message)
+                    if on_error == "fail":
+                        raise CorpusError(str(problem)) from None
+                    skipped.append(problem)
+                    continue
+                seen[article.id] = where
+                articles.append(article)
+    finally:
+        if bar is not None:
+            bar.close()
     if not articles:
-        names = ", ".join(str(p) for p in paths)
+        names = ", ".join(p.location if isinstance(p, Source) else str(p) for p in paths)
         why = f" ({len(skipped)} bad record(s) skipped)" if skipped else ""
         raise CorpusError(f"corpus is empty: no valid articles in {names}{why}")
     return CorpusReport(articles, skipped)
+
+
+def _progress_bar(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit=" records", desc="reading", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -232,7 +266,8 @@ def corpus_format(path: Path) -> str:
     return fmt
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | _RecordError]]:
+def file_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+    """The raw records of a JSON Lines, JSON or CSV corpus file, with their line (or element) numbers."""
     if path.is_dir():
         raise CorpusError(
             f"{path} is a directory: give corpus files (.jsonl, .ndjson, .json or .csv, optionally with .gz)"
@@ -283,22 +318,22 @@ def _bad_byte(path: Path, fmt: str) -> str:
     return f"{path}: cannot be read as {fmt}: it is not valid UTF-8 (save the file as UTF-8)"  # pragma: no cover
 
 
-def _jsonl_records(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | _RecordError]]:
+def _jsonl_records(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     for number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
         try:
             value = _loads(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
-            yield number, _RecordError("malformed JSON", f"malformed JSON: {exc.msg} at column {exc.colno}")
+            yield number, RecordError("malformed JSON", f"malformed JSON: {exc.msg} at column {exc.colno}")
             continue
         except RecursionError:
-            yield number, _RecordError("malformed JSON", "malformed JSON: nested too deeply")
+            yield number, RecordError("malformed JSON", "malformed JSON: nested too deeply")
             continue
         yield number, _as_object(value)
 
 
-def _json_array_records(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int, dict[str, Any] | _RecordError]]:
+def _json_array_records(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     text = handle.read()
     try:
         value = _loads(text)
@@ -316,7 +351,7 @@ def _json_array_records(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int
         yield number, _as_object(item)
 
 
-def _csv_records(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int, dict[str, Any] | _RecordError]]:
+def _csv_records(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
     csv.field_size_limit(MAX_FIELD_CHARS + 1)
     # strict: a quote still open at the end of the file, or text after a
     # closing quote, is an error instead of a silently merged record.
@@ -338,13 +373,13 @@ def _csv_records(handle: io.TextIOBase, path: Path) -> Iterator[tuple[int, dict[
                 continue  # a blank line
             if len(row) > len(names):
                 message = f"row has more cells than the header ({len(row)} cells, header has {len(names)})"
-                yield start, _RecordError("wrong type", message)
+                yield start, RecordError("wrong type", message)
                 continue
             record = {name: (cell if cell != "" else None) for name, cell in zip(names, row, strict=False) if name}
             nul = next((name for name, cell in record.items() if cell and "\x00" in cell), None)
             if nul is not None:
                 message = f"{nul} holds a NUL character (is this a binary or UTF-16 file?)"
-                yield start, _RecordError("NUL character", message)
+                yield start, RecordError("NUL character", message)
                 continue
             yield start, record
     except csv.Error as exc:
@@ -381,9 +416,9 @@ def _csv_error(path: Path, start: int, stopped: int, exc: csv.Error) -> str:
     )
 
 
-def _as_object(value: Any) -> dict[str, Any] | _RecordError:
+def _as_object(value: Any) -> dict[str, Any] | RecordError:
     if not isinstance(value, dict):
-        return _RecordError("wrong type", f"a record must be a JSON object, got {_type_name(value)}")
+        return RecordError("wrong type", f"a record must be a JSON object, got {_type_name(value)}")
     return value
 
 
@@ -397,7 +432,7 @@ def parse_record(raw: dict[str, Any]) -> Article:
     title = clean_line(values.pop("title") or "")
     body = clean_text(body_raw or "")
     if not title and not body:
-        raise _RecordError("no text", f"article {article_id!r} has no text: title and body are both empty")
+        raise RecordError("no text", f"article {article_id!r} has no text: title and body are both empty")
     section = _optional_str(raw, "section")
     if section is None:
         section = _optional_str(raw, "category")
@@ -407,7 +442,7 @@ def parse_record(raw: dict[str, Any]) -> Article:
     for name, value in extra.items():
         long = _find_long_integer(value)
         if long is not None:
-            raise _RecordError(
+            raise RecordError(
                 "too long",
                 f"{name} holds an integer of {long.digits} digits: "
                 f"numbers may have at most {sys.get_int_max_str_digits()} digits",
@@ -429,21 +464,21 @@ def parse_record(raw: dict[str, Any]) -> Article:
 
 def _parse_id(value: Any) -> str:
     if value is None:
-        raise _RecordError("missing id", "missing id")
+        raise RecordError("missing id", "missing id")
     rule = f"id must be at most {MAX_ID_CHARS} printable characters"
     if isinstance(value, _LongInteger):
-        raise _RecordError("bad id", f"{rule}, got an integer of {value.digits} digits")
+        raise RecordError("bad id", f"{rule}, got an integer of {value.digits} digits")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _RecordError("wrong type", f"id must be a string or an integer, got {_type_name(value)}")
+        raise RecordError("wrong type", f"id must be a string or an integer, got {_type_name(value)}")
     text = str(value).strip()
     if not text:
-        raise _RecordError("missing id", "missing id: id is empty")
+        raise RecordError("missing id", "missing id: id is empty")
     if len(text) > MAX_ID_CHARS:
         if isinstance(value, int):
-            raise _RecordError("bad id", f"{rule}, got an integer of {len(text.lstrip('-'))} digits")
-        raise _RecordError("bad id", f"{rule}, got {len(text)} characters: {text[:20]!r}...")
+            raise RecordError("bad id", f"{rule}, got an integer of {len(text.lstrip('-'))} digits")
+        raise RecordError("bad id", f"{rule}, got {len(text)} characters: {text[:20]!r}...")
     if not text.isprintable():
-        raise _RecordError("bad id", f"{rule}, got {text[:40]!r}")
+        raise RecordError("bad id", f"{rule}, got {text[:40]!r}")
     return text
 
 
@@ -452,9 +487,9 @@ def _optional_str(raw: dict[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _RecordError("wrong type", f"{name} must be a string, got {_type_name(value)}")
+        raise RecordError("wrong type", f"{name} must be a string, got {_type_name(value)}")
     if len(value) > MAX_FIELD_CHARS:
-        raise _RecordError("too long", f"{name} must be at most {MAX_FIELD_CHARS} characters, got {len(value)}")
+        raise RecordError("too long", f"{name} must be at most {MAX_FIELD_CHARS} characters, got {len(value)}")
     return value
 
 
@@ -462,7 +497,7 @@ def _parse_date(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _RecordError("wrong type", f"published_at must be an ISO 8601 string, got {_type_name(value)}")
+        raise RecordError("wrong type", f"published_at must be an ISO 8601 string, got {_type_name(value)}")
     return normalize_date(value)
 
 
@@ -471,7 +506,7 @@ def normalize_date(value: str) -> str:
     try:
         return parse_iso(value, "published_at").isoformat()
     except InvalidInputError as exc:
-        raise _RecordError("bad date", str(exc)) from None
+        raise RecordError("bad date", str(exc)) from None
 
 
 def _parse_tags(value: Any) -> tuple[str, ...]:
@@ -482,11 +517,11 @@ def _parse_tags(value: Any) -> tuple[str, ...]:
     elif isinstance(value, list):
         items = value
     else:
-        raise _RecordError("wrong type", f"tags must be a list or a comma-separated string, got {_type_name(value)}")
+        raise RecordError("wrong type", f"tags must be a list or a comma-separated string, got {_type_name(value)}")
     tags: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise _RecordError("wrong type", f"each tag must be a string, got {_type_name(item)}")
+            raise RecordError("wrong type", f"each tag must be a string, got {_type_name(item)}")
         tag = item.strip()
         if tag and tag not in tags:
             tags.append(tag)
