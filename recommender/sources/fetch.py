@@ -42,7 +42,7 @@ def check_url(url: str) -> str:
 
 
 def fetch(url: str, *, timeout: float, max_bytes: int, user_agent: str, accept: str = "*/*") -> Fetched:
-    """GET ``url``; CorpusError (naming the URL) on a refused scheme, a timeout, an HTTP error or a body over the limit."""
+    """GET ``url``; CorpusError naming it on a refused scheme, a timeout, an HTTP error or a body over the limit."""
     check_url(url)
     request = urllib.request.Request(url, headers={"User-Agent": user_agent, "Accept": accept})
     opener = urllib.request.build_opener(_HttpOnly())
