@@ -10,6 +10,51 @@ from pathlib import Path
 
 from .values import MAX_LIMIT
 
+SOURCE_KINDS = ("wxr", "wp-json", "feed", "markdown", "html", "sql", "file")
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    """--corpus and --source (at least one of them) and the options of sources."""
+    p.add_argument(
+        "--corpus",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="corpus file (.jsonl, .json or .csv, optionally .gz), or a file or folder whose kind is "
+        "unambiguous (a WordPress export, a feed, a folder of .md or .html); repeatable",
+    )
+    p.add_argument(
+        "--source",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("KIND", "LOCATION"),
+        help=f"articles from a source: KIND is one of {', '.join(SOURCE_KINDS)}; LOCATION a file, folder or "
+        "http(s) URL (sql: an SQLAlchemy URL); repeatable, mixable with --corpus",
+    )
+    p.add_argument(
+        "--post-type",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="WordPress post types read by wxr and wp-json sources (default: post); repeatable",
+    )
+    p.add_argument("--query", metavar="SQL", help="the SELECT of a sql source (columns named as corpus fields)")
+    p.add_argument(
+        "--timeout",
+        type=_float_in("--timeout", 0.1, 3600.0),
+        default=30.0,
+        help="seconds to wait for a URL source's answer (default 30)",
+    )
+    p.add_argument(
+        "--max-bytes",
+        type=_int_in("--max-bytes", 1, 1 << 40),
+        default=100 * 1024 * 1024,
+        help="largest document a URL source may fetch, in bytes (default 100 MiB)",
+    )
+    p.add_argument("--user-agent", default=None, help="User-Agent header of URL sources")
+
 
 def _int_in(name: str, low: int, high: int):  # type: ignore[no-untyped-def]
     def parse(text: str) -> int:
@@ -56,15 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recommender {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a model bundle from corpus files and make it current")
-    p.add_argument(
-        "--corpus",
-        action="append",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="corpus file (.jsonl, .json or .csv, optionally .gz); repeatable",
-    )
+    p = sub.add_parser("train", help="train a model bundle from corpus files and sources and make it current")
+    _add_inputs(p)
     _add_models_dir(p)
     p.add_argument(
         "--on-error",
@@ -176,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_dir(p)
 
     p = sub.add_parser("evaluate", help="measure relevance against a labeled corpus, beside a naive baseline")
-    p.add_argument("--corpus", action="append", required=True, type=Path, metavar="PATH")
+    _add_inputs(p)
     p.add_argument("--label-field", default="category", help="field holding the label(s) (default category)")
     p.add_argument("--k", type=_int_in("--k", 1, 50), default=10, help="list length scored (default 10)")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for the JSON, Markdown and PNG")

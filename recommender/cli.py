@@ -61,6 +61,32 @@ def _models_dir(args: argparse.Namespace) -> Path:
     return args.models_dir or default_models_dir()
 
 
+def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    """The corpus paths and sources the command reads; a usage error when there are none or one is malformed."""
+    from .errors import InvalidInputError
+    from .sources import DEFAULT_USER_AGENT, Source
+
+    if not args.corpus and not args.source:
+        parser.error("give at least one --corpus PATH or --source KIND LOCATION")
+    inputs: list[Any] = list(args.corpus)
+    for kind, location in args.source:
+        try:
+            inputs.append(
+                Source(
+                    kind,
+                    location,
+                    post_types=tuple(args.post_type) or ("post",),
+                    query=args.query,
+                    timeout=args.timeout,
+                    max_bytes=args.max_bytes,
+                    user_agent=args.user_agent or DEFAULT_USER_AGENT,
+                )
+            )
+        except InvalidInputError as exc:
+            parser.error(f"--source {kind} {location}: {exc}")
+    return inputs
+
+
 def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .options import TrainOptions
     from .train import train
@@ -86,7 +112,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(
-        args.corpus,
+        _inputs(args, parser),
         _models_dir(args),
         options,
         on_error=args.on_error,
@@ -201,7 +227,7 @@ def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 
     boosts = {"tag_boost": args.tag_boost, "section_boost": args.section_boost}
     report = evaluate(
-        args.corpus,
+        _inputs(args, parser),
         label_field=args.label_field,
         k=args.k,
         options=TrainOptions(**{k: v for k, v in boosts.items() if v is not None}),

@@ -234,7 +234,9 @@ def _progress_bar(enabled: bool) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(unit=" records", desc="reading", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
+    # Shown only once a read has taken a second: a small corpus (or a read that
+    # fails at once) prints nothing but its result.
+    return tqdm(unit=" records", desc="reading", file=sys.stderr, mininterval=0.5, delay=1.0, dynamic_ncols=True)
 
 
 _BOM = b"\xef\xbb\xbf"

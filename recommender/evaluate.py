@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .corpus import Article, read_corpus
+from .corpus import Article, CorpusInput, read_corpus
 from .errors import InvalidInputError
 from .options import TrainOptions
 
@@ -215,7 +215,7 @@ class EvaluationReport:
 
 
 def evaluate(
-    corpus: Sequence[str | Path],
+    corpus: Sequence[CorpusInput],
     *,
     label_field: str = "category",
     k: int = 10,

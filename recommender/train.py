@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .corpus import Problem, read_corpus
+from .corpus import CorpusInput, Problem, read_corpus
 from .options import TrainOptions
 from .recommend import Recommender
 
@@ -29,7 +29,7 @@ class TrainResult:
 
 
 def train(
-    corpus: Sequence[str | os.PathLike[str]],
+    corpus: Sequence[CorpusInput],
     models_dir: str | os.PathLike[str],
     options: TrainOptions | None = None,
     *,
@@ -38,7 +38,7 @@ def train(
     keep: int = 3,
     allow_empty: bool = False,
 ) -> TrainResult:
-    """Read the corpus, fit, and save a new bundle as the current one.
+    """Read the corpus (files and sources), fit, and save a new bundle as the current one.
 
     Any failure leaves the models directory as it was: the bundle is only
     renamed into place and made current once it is complete.
@@ -46,7 +46,7 @@ def train(
     options = options or TrainOptions()
     options.validate()
     started = time.perf_counter()
-    report = read_corpus(corpus, on_error=on_error)
+    report = read_corpus(corpus, on_error=on_error, progress=progress)
     read_seconds = round(time.perf_counter() - started, 3)
     rec = Recommender.fit(report.articles, options, progress=progress, allow_empty=allow_empty)
     timings = rec.manifest["timings"]

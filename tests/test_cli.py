@@ -266,3 +266,26 @@ def test_evaluate_report_under_a_file_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"recommender: error: {out}: exists and is not a directory"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train"], "give at least one --corpus PATH or --source KIND LOCATION"),
+        (["train", "--source", "sql", "sqlite:///x.db"], "--source sql sqlite:///x.db: a sql source needs a query"),
+        (["train", "--source", "gopher", "x"], "--source gopher x: source kind must be one of feed, file, html"),
+        (["train", "--source", "feed", "f.xml", "--timeout", "0"], "--timeout must be a number in [0.1, 3600.0]"),
+        (["evaluate"], "give at least one --corpus PATH or --source KIND LOCATION"),
+    ],
+)
+def test_inputs_are_usage_errors_when_missing_or_malformed(tmp_path: Path, args: list[str], message: str) -> None:
+    extra = ["--models-dir", str(tmp_path / "m")] if args[0] == "train" else ["--out", str(tmp_path / "m")]
+    proc = run(*args, *extra, check=2)
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_jsonl_file_given_as_a_file_source_trains(tmp_path: Path, tiny_corpus: Path) -> None:
+    models = tmp_path / "models"
+    proc = run("train", "--source", "file", str(tiny_corpus), "--models-dir", str(models), "--min-df", "1", "--quiet")
+    assert "13 articles" in proc.stdout

@@ -21,9 +21,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorpusError, InvalidInputError
+
+if TYPE_CHECKING:
+    from ..corpus import RecordError
 
 # kind -> module (in this package) with a ``records(source)`` function.
 KINDS = {
@@ -76,7 +79,7 @@ class Source:
         return self.location.startswith(("http://", "https://"))
 
 
-Record = tuple[int | str, dict[str, Any] | Exception]
+Record = tuple[int | str, "dict[str, Any] | RecordError"]
 
 
 def records_of(item: Source | str | os.PathLike[str]) -> Iterator[Record]:
