@@ -96,10 +96,7 @@ def _record(path: Path, relative: str) -> dict[str, Any] | None:
         return None
     title = _text(meta.get("title"))
     if not title:
-        heading = re.search(r"^#[ \t]+(.+?)[ \t#]*$", content, re.MULTILINE)
-        if heading:
-            title = heading.group(1)
-            content = content[: heading.start()] + content[heading.end() :]
+        title, content = _take_heading(content)
     published = meta.get("published_at", meta.get("date"))
     if published is None and (match := _JEKYLL_DATE.match(path.name)):
         published = match.group(1)
@@ -118,6 +115,20 @@ def _record(path: Path, relative: str) -> dict[str, Any] | None:
         "author": _text(meta.get("author")),
         "language": _text(meta.get("lang") or meta.get("language")),
     }
+
+
+def _take_heading(content: str) -> tuple[str | None, str]:
+    """The first ``# heading`` outside fenced code, and the content without its line."""
+    lines = content.split("\n")
+    fence: str | None = None
+    for number, line in enumerate(lines):
+        match = _FENCE.match(line)
+        if match:
+            marker = match.group(1)
+            fence = None if fence is not None and marker.startswith(fence) else fence or marker
+        elif fence is None and (heading := _TITLE.match(line)):
+            return heading.group(1), "\n".join(lines[:number] + lines[number + 1 :])
+    return None, content
 
 
 class _TomlHandler(BaseHandler):
@@ -194,6 +205,8 @@ def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+_TITLE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$")
+_BLANK_LINES = re.compile(r"\n{3,}")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"<!--.*?-->", re.DOTALL), ""),  # HTML comments (<!--more-->)
@@ -207,6 +220,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE), ""),  # block quotes
     (re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?", re.MULTILINE), ""),  # list markers
     (re.compile(r"^[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*:?-*:?[ \t]*$", re.MULTILINE), ""),  # table rules
+    (re.compile(r"^[ \t]*\|[ \t]*|[ \t]*\|[ \t]*$", re.MULTILINE), ""),  # a table row's outer pipes
     (re.compile(r"[ \t]*\|[ \t]*"), " "),  # table cells
     (re.compile(r"(\*\*|__|\*|~~)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # emphasis, strike-through
     (re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),  # _emphasis_ (not snake_case)
@@ -238,7 +252,8 @@ def markdown_text(markdown: str) -> str:
         else:
             prose.append(line)
     out.append(_prose("\n".join(prose)))
-    return "\n".join(part for part in out if part).strip()
+    text = "\n".join(line.rstrip() for part in out if part for line in part.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _prose(text: str) -> str:
