@@ -133,11 +133,15 @@ def page_record(content: bytes, *, fallback_id: str, url: str | None) -> dict[st
     text = (found.text or "").strip() if found is not None else ""
     if found is None or not text:
         return RecordError("no text", "no main text found")
+    title = (found.title or "").strip()
+    first, _, rest = text.partition("\n")
+    if title and first.strip() == title and rest.strip():
+        text = rest.strip()  # the page's heading repeats the title, which is weighted on its own
     canonical = found.url if found.url and found.url != url else None
     categories = found.categories or []
     return {
         "id": canonical or fallback_id,
-        "title": found.title or None,
+        "title": title or None,
         "body": text,
         "excerpt": found.description or None,
         "url": canonical or url,
