@@ -241,7 +241,7 @@ plant_tomatoes(count=3)
 POST_TOML = f"""+++
 title = "Watering tomatoes"
 date = 2026-03-05T08:30:00Z
-tags = ["tomatoes"]
+tags = ["tomatoes", 2026]
 section = "Garden"
 id = "water-42"
 +++
@@ -307,6 +307,7 @@ def test_markdown_fields(tmp_path: Path) -> None:
         "2026-03-05T08:30:00+00:00",
         "Garden",
     )
+    assert toml_post.tags == ("tomatoes", "2026")  # a number in a list of tags is a tag
     plain = articles["rail/2026-03-06-trains"]
     assert (plain.title, plain.body, plain.published_at) == ("New electric trains", TOPICS["rail"], "2026-03-06")
     assert articles["rail/often"].url == "https://rail.example/2"

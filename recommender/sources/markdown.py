@@ -111,7 +111,7 @@ def _record(path: Path, relative: str) -> dict[str, Any] | None:
         "image": _text(meta.get("image")) or (_text(images[0]) if images else None),
         "published_at": _text(published),
         "section": _text(meta.get("section")) or (_text(categories[0]) if categories else None),
-        "tags": meta.get("tags"),
+        "tags": [_text(t) for t in tags] if isinstance(tags := meta.get("tags"), list) else tags,
         "author": _text(meta.get("author")),
         "language": _text(meta.get("lang") or meta.get("language")),
     }
