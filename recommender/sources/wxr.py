@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from . import Record, Source
 
 _EXPORT_NS = re.compile(r"^https?://wordpress\.org/export/1\.\d+/$")
+_WHERE = re.compile(r", line \d+, column \d+$")  # libxml2's own suffix; the position is given our way
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_PROLOG_BYTES = 64 * 1024
+_REFUSED = "{path}: refused: the document declares a DOCTYPE (a WordPress export has none)"
 _CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 _DC_NS = "http://purl.org/dc/elements/1.1/"
 
@@ -94,6 +98,12 @@ def _items(path: Path) -> Iterator[tuple[Any, _Names]]:
     names: _Names | None = None
     try:
         with _open(path) as handle:
+            # Refused before libxml2 reads the DTD: its declarations are never even parsed.
+            head = handle.read(_PROLOG_BYTES)
+            end = head.find(b"<rss")
+            if _DOCTYPE.search(head, 0, end if end >= 0 else len(head)):
+                raise CorpusError(_REFUSED.format(path=path))
+            handle.seek(0)
             parser = etree.iterparse(
                 handle,
                 events=("end",),
@@ -114,8 +124,11 @@ def _items(path: Path) -> Iterator[tuple[Any, _Names]]:
                 _check_root(path, parser.root.getroottree())
                 raise CorpusError(f"{path}: the WordPress export holds no items")
     except etree.XMLSyntaxError as exc:
-        line = exc.lineno or (exc.position[0] if exc.position else 0)
-        raise CorpusError(f"{path}:{line}: not well-formed XML: {exc.msg}") from None
+        line, column = exc.position if exc.position else (exc.lineno or 0, 0)
+        # One line: libxml2 may quote the unfinished text on the next ones.
+        message = _WHERE.sub("", (exc.msg or str(exc)).splitlines()[0])
+        where = f" at column {column}" if column else ""
+        raise CorpusError(f"{path}:{line}: not well-formed XML: {message}{where}") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise CorpusError(f"{path}: cannot be read as a gzip-compressed WordPress export: {exc}") from None
     except OSError as exc:
@@ -124,7 +137,7 @@ def _items(path: Path) -> Iterator[tuple[Any, _Names]]:
 
 def _check_root(path: Path, tree: Any) -> _Names:
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise CorpusError(f"{path}: refused: the document declares a DOCTYPE (a WordPress export has none)")
+        raise CorpusError(_REFUSED.format(path=path))
     root = tree.getroot()
     tag = etree.QName(root).localname
     if tag != "rss" or etree.QName(root).namespace:
