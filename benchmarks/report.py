@@ -206,6 +206,10 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("cold start to /readyz, arXiv 126k (s)", "< 3", big.get("cold_start_median"), lambda v: v < 3)
     share = big.get("memory", {}).get("second_worker_added_pss_share") if big else None
     add("memory added by a 2nd worker / 1st (PSS)", "<= 0.6", share, lambda v: v <= 0.6)
+    sources = suites.get("sources", {})
+    peak = sources.get("ratios", {}).get("peak_wxr_vs_jsonl")
+    size = f"{sources['wxr_bytes'] / 1e9:.2g} GB" if sources.get("wxr_bytes") else "synthetic"
+    add(f"train peak memory: WordPress export ({size}) / same posts as JSON Lines", "< 1.5", peak, lambda v: v < 1.5)
     return out
 
 
@@ -270,6 +274,7 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
     lines += _http_md(suites.get("http"), images.get("http"))
     lines += _startup_md(suites.get("startup"))
     lines += _quality_md(suites.get("quality"))
+    lines += _sources_md(suites.get("sources"))
     skipped = results.get("skipped", {})
     if skipped:
         lines += ["## Skipped", ""] + [f"- {k}: {v}" for k, v in skipped.items()] + [""]
@@ -503,6 +508,26 @@ def _quality_md(q: dict[str, Any] | None) -> list[str]:
     for name, reason in q.get("skipped", {}).items():
         lines += [f"- {name} skipped: {reason}", ""]
     return lines
+
+
+def _sources_md(s: dict[str, Any] | None) -> list[str]:
+    if not s:
+        return []
+    lines = [
+        f"## 6. Sources: a synthetic WordPress export ({s['wxr_bytes'] / MB:,.0f} MB, {s['posts']:,} posts) "
+        f"against the same posts as JSON Lines ({s['jsonl_bytes'] / MB:,.0f} MB)",
+        "",
+        f"`{s['command']}`, each as a subprocess; the JSON Lines training is the baseline.",
+        "",
+    ]
+    rows = [
+        [name, f"{s[key]['seconds']:.1f}", _gb(s[key]["peak_bytes"])]
+        for key, name in (("jsonl", "JSON Lines"), ("wxr", "WXR"))
+    ]
+    rows.append(
+        ["WXR / JSON Lines", f"{s['ratios']['seconds_wxr_vs_jsonl']:.2f}", f"{s['ratios']['peak_wxr_vs_jsonl']:.2f}"]
+    )
+    return lines + _table(["corpus", "seconds", "peak memory"], rows)
 
 
 # Plots ----------------------------------------------------------------------

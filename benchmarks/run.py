@@ -24,7 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import bench_http, bench_quality, bench_queries, bench_startup, bench_training
+from . import bench_http, bench_quality, bench_queries, bench_sources, bench_startup, bench_training
 from .report import machine, write_report
 from .synthetic import (
     CORPORA,
@@ -37,7 +37,7 @@ from .synthetic import (
     write_synthetic,
 )
 
-SUITES = ("training", "queries", "http", "startup", "quality")
+SUITES = ("training", "queries", "http", "startup", "quality", "sources")
 PLAN = {
     "full": {
         "training": ["bbc", "20ng", "arxiv", "synthetic"],
@@ -191,6 +191,9 @@ def _suite(suite: str, mode: str, plan: dict[str, Any], ws: Workspace, skipped: 
         articles = len((models_dir / "current" / "ids.txt").read_text(encoding="utf-8").splitlines())
         draft = drafts(ws.records(name), 1, seed=12)[0]
         return bench_startup.run(mode, models_dir, demo, name, articles, _sample_ids(models_dir, 200), draft, ws.root)
+    if suite == "sources":
+        # A synthetic WordPress export (1 GB full, 4 MB quick) against the same posts as JSON Lines.
+        return bench_sources.run(mode, ws.root)
     if suite == "quality":
         result = bench_quality.run(plan["quality"])
         skipped.update({f"quality {k}": v for k, v in result["skipped"].items()})

@@ -140,6 +140,15 @@ def fake_results() -> dict:
                 "runs": runs,
             },
             "startup": startup,
+            "sources": {
+                "posts": 150_000,
+                "wxr_bytes": 10**9,
+                "jsonl_bytes": 8 * 10**8,
+                "command": "recommender train --corpus FILE --semantic-weight 0",
+                "jsonl": _job(300.0, 5 * 1024**3),
+                "wxr": _job(310.0, 5 * 1024**3),
+                "ratios": {"peak_wxr_vs_jsonl": 1.0, "seconds_wxr_vs_jsonl": 1.03},
+            },
             "quality": {
                 "corpora": [{"corpus": "bbc", "markdown": "| method | P@10 |\n|---|---|\n| recommender | 0.95 |\n"}],
                 "skipped": {"20ng": "20newsgroups.jsonl.gz not found"},
@@ -158,7 +167,7 @@ def test_report_builder_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     assert md.startswith("# Benchmark report")
     for heading in ("| CPU | Test CPU |", "## Acceptance figures", "## 1. Training", "## 2. Queries", "## 3. HTTP"):
         assert heading in md
-    assert "## 4. Cold start and memory" in md and "## 5. Quality" in md
+    assert "## 4. Cold start and memory" in md and "## 5. Quality" in md and "## 6. Sources" in md
     assert "extrapolated" in md  # the sampled arXiv baselines are said to be
     assert "**NO**" not in md  # every made-up figure meets its requirement
     data = json.loads((tmp_path / "2026-03-01-test-host.json").read_text(encoding="utf-8"))
@@ -220,7 +229,9 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
     md = next(tmp_path.glob("quick-*.md")).read_text(encoding="utf-8")
     data = json.loads(next(tmp_path.glob("quick-*.json")).read_text(encoding="utf-8"))
     assert data["errors"] == {}
-    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality"}
+    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality", "sources"}
+    sources = data["suites"]["sources"]
+    assert sources["posts"] > 100 and sources["ratios"]["peak_wxr_vs_jsonl"] > 0
     bbc = data["suites"]["training"]["corpora"][0]
     assert bbc["corpus"] == "bbc" and bbc["articles"] > 2000
     assert bbc["naive"]["seconds"] > 0 and bbc["ours"]["peak_bytes"] > 0
@@ -228,5 +239,12 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
     assert data["suites"]["quality"]["corpora"][0]["ours"]["P@10"] > 0.8
     http = data["suites"]["http"]
     assert http.get("skipped") or all(r["non_2xx_or_errors"] == 0 for r in http["runs"])
-    for heading in ("## 1. Training", "## 2. Queries", "## 3. HTTP", "## 4. Cold start", "## 5. Quality"):
+    for heading in (
+        "## 1. Training",
+        "## 2. Queries",
+        "## 3. HTTP",
+        "## 4. Cold start",
+        "## 5. Quality",
+        "## 6. Sources",
+    ):
         assert heading in md
