@@ -137,7 +137,8 @@ def write_bundle(
         add(METADATA_FILE, lambda p: p.write_bytes(bytes(parts.metadata)))
         add(IDS_FILE, functools.partial(_save_lines, lines=parts.ids))
         add(TERMS_FILE, functools.partial(_save_lines, lines=parts.terms))
-        add(STOP_WORDS_FILE, functools.partial(_save_lines, lines=sorted(parts.stop_words)))
+        stop = {language: sorted(words) for language, words in sorted(parts.stop_words.items())}
+        add(STOP_WORDS_FILE, functools.partial(_save_json, value=stop))
         add(SECTIONS_FILE, functools.partial(_save_json, value=parts.sections))
         add(TAGS_FILE, functools.partial(_save_json, value=parts.tags))
         manifest = {
@@ -367,7 +368,7 @@ def load_bundle(models_dir: str | os.PathLike[str], version: str = CURRENT, *, m
     try:
         ids = _read_lines(folder / IDS_FILE)
         terms = _read_lines(folder / TERMS_FILE)
-        stop_words = frozenset(_read_lines(folder / STOP_WORDS_FILE))
+        stop_words = json.loads((folder / STOP_WORDS_FILE).read_text(encoding="utf-8"))
         sections = json.loads((folder / SECTIONS_FILE).read_text(encoding="utf-8"))
         tags = json.loads((folder / TAGS_FILE).read_text(encoding="utf-8"))
         metadata = _map_file(folder / METADATA_FILE) if mmap else (folder / METADATA_FILE).read_bytes()
@@ -377,6 +378,11 @@ def load_bundle(models_dir: str | os.PathLike[str], version: str = CURRENT, *, m
         raise BundleError(f"{folder / SECTIONS_FILE}: must be a list of section names")
     if not isinstance(tags, dict):
         raise BundleError(f"{folder / TAGS_FILE}: must map tags to row lists")
+    if not isinstance(stop_words, dict) or not all(
+        isinstance(words, list) and all(isinstance(w, str) for w in words) for words in stop_words.values()
+    ):
+        raise BundleError(f"{folder / STOP_WORDS_FILE}: must map languages to lists of words")
+    stop_words = {language: frozenset(words) for language, words in stop_words.items()}
     parts = ModelParts(manifest, ids, terms, stop_words, sections, tags, metadata, arrays, folder=folder)
     parts.check(str(folder))
     return parts

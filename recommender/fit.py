@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from .allpairs import all_pairs_topk
+from .analysis import DEFAULT_LANGUAGE, normalize_language
 from .boilerplate import Stripper, find_boilerplate
 from .bundle import new_version
 from .corpus import EXCERPT_CHARS, Article
@@ -42,8 +44,19 @@ def corpus_digest(articles: Sequence[Article]) -> str:
     return digest.hexdigest()
 
 
-def _metadata_line(article: Article) -> bytes:
-    return json.dumps(article.public(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+def _metadata_line(article: Article, language: str) -> bytes:
+    public = {**article.public(), "language": language}
+    return json.dumps(public, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _languages(articles: Sequence[Article], options: TrainOptions) -> list[str]:
+    """Each article's language: its own field, else detected (or English when detection is off)."""
+    given = [a.language for a in articles]
+    if not options.detect_language:
+        return [normalize_language(code) or DEFAULT_LANGUAGE for code in given]
+    from .detect import corpus_languages
+
+    return corpus_languages([f"{a.title}\n{a.body}" for a in articles], given)
 
 
 def filter_arrays(articles: Sequence[Article]) -> tuple[dict[str, np.ndarray], list[str], dict[str, list[int]]]:
@@ -193,7 +206,9 @@ def fit_parts(
     if options.strip_boilerplate:
         articles, boilerplate = remove_boilerplate(articles)
     timings["boilerplate"] = lap()
-    model = options.model().fit([a.title for a in articles], [a.body for a in articles])
+    languages = _languages(articles, options)
+    timings["languages"] = lap()
+    model = options.model().fit([a.title for a in articles], [a.body for a in articles], languages)
     timings["vectorise"] = lap()
     if not model.terms_ and not allow_empty:
         raise InvalidInputError(
@@ -250,7 +265,9 @@ def fit_parts(
     matrix = model.matrix_
     postings = matrix.T.tocsr()
     postings.sort_indices()
-    metadata = [_metadata_line(a) for a in articles]
+    metadata = [_metadata_line(a, language) for a, language in zip(articles, languages, strict=True)]
+    language_list = sorted(set(languages))
+    language_code = {code: i for i, code in enumerate(language_list)}
     arrays = {
         "neighbours": neighbours.indices,
         "neighbour_scores": neighbours.scores,
@@ -266,6 +283,7 @@ def fit_parts(
             candidates.indices, candidates.scores, options.duplicate_threshold, [title_key(a.title) for a in articles]
         ),
         "url_group": key_groups([url_key(a.url) for a in articles]),
+        "language_codes": np.array([language_code[code] for code in languages]),
         "meta_offsets": np.cumsum([0] + [len(m) for m in metadata]),
         **filters,
         **lsa,
@@ -287,6 +305,9 @@ def fit_parts(
         "shape": list(matrix.shape),
         "corpus_digest": digest,
         "sections": len(sections),
+        "languages": language_list,
+        "language": model.language_,
+        "language_counts": dict(sorted(Counter(languages).items())),
         "boilerplate": boilerplate[:100],
         "timings": timings,
     }

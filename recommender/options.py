@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInputError
-from .tfidf import TfidfModel
+from .tfidf import CJK_MODES, TfidfModel
 
 MAX_K = 200
 
@@ -55,6 +55,9 @@ class TrainOptions:
     max_df: float = 0.5
     ngram_max: int = 1
     max_features: int | None = None
+    stem: bool = False
+    cjk: str = "ngrams"
+    detect_language: bool = True
     n_jobs: int | None = None
 
     def validate(self) -> None:
@@ -77,6 +80,11 @@ class TrainOptions:
         _integer("ngram_max", self.ngram_max, 1, 3)
         if self.max_features is not None:
             _integer("max_features", self.max_features, 1, 1 << 31)
+        for name in ("stem", "detect_language"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.cjk not in CJK_MODES:
+            raise InvalidInputError(f"cjk must be one of {', '.join(CJK_MODES)}, got {self.cjk!r}")
         if self.n_jobs is not None:
             _integer("n_jobs", self.n_jobs, -1, 1024)
 
@@ -93,6 +101,8 @@ class TrainOptions:
             max_df=self.max_df,
             ngram_range=(1, self.ngram_max),
             max_features=self.max_features,
+            stem=self.stem,
+            cjk=self.cjk,
             n_jobs=self.n_jobs,
         )
 

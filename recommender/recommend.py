@@ -28,6 +28,7 @@ from .values import (
     Filters,
     RelatedItem,
     RelatedResult,
+    check_language,
     check_limit,
     parse_when,
 )
@@ -65,8 +66,13 @@ class Recommender:
         self.manifest = parts.manifest
         self.version: str = parts.version
         self.options = TrainOptions.from_parameters(self.manifest.get("parameters"))
+        self.languages: list[str] = list(self.manifest["languages"])
         self.vectorizer = TfidfModel.from_fitted(
-            self.manifest["parameters"], parts.terms, parts.arrays["idf"], parts.stop_words
+            self.manifest["parameters"],
+            parts.terms,
+            parts.arrays["idf"],
+            parts.stop_words,
+            language=str(self.manifest.get("language") or self.languages[0] if self.languages else "en"),
         )
         self.ids = parts.ids
         self.index_of = {article_id: i for i, article_id in enumerate(self.ids)}
@@ -115,6 +121,8 @@ class Recommender:
             self.dup_group,
             self.tie_key,
             arrays["url_group"],
+            arrays["language_codes"],
+            self.languages,
             with_tag_sets=bool(self.tag_boost),
         )
 
@@ -209,7 +217,7 @@ class Recommender:
         limit = check_limit(limit)
         source = self.index_for(article_id)
         exclude = self._excluded(filters, source)
-        allowed = self.facts.allowed(filters)
+        allowed = self.facts.allowed(filters, self.facts.wanted_language(filters, self.facts.language_of(source)))
         row = np.asarray(self.neighbours[source])
         full = row.shape[0] > 0 and int(row[-1]) >= 0
         row = row[row >= 0]
@@ -252,14 +260,21 @@ class Recommender:
         explain: bool = False,
         fallback: bool = False,
         now: float | None = None,
+        language: str | None = None,
     ) -> RelatedResult:
-        """The corpus articles most related to a draft or any text not in the corpus."""
+        """The corpus articles most related to a draft or any text not in the corpus.
+
+        ``language`` is the draft's (default: detected when the corpus holds
+        several languages, else the corpus's); it chooses the analysis and, unless
+        ``filters.language`` says otherwise, the language of the articles listed.
+        """
         limit = check_limit(limit)
-        columns, weights = self.vectorizer.transform_one(title or "", body or "")
+        language = self.text_language(f"{title or ''}\n{body or ''}", language)
+        columns, weights = self.vectorizer.transform_one(title or "", body or "", language)
         scores = self.search.scores(columns, weights) if columns.size else None
         z = self._query_vector(columns, weights, scores) if self.semantic.active else None
         exclude = self._excluded(filters, None)
-        allowed = self.facts.allowed(filters)
+        allowed = self.facts.allowed(filters, self.facts.wanted_language(filters, language))
         picker = self._search(columns, weights, z, limit, exclude, allowed, None, now, scores)
         if fallback:
             picker.fill(self.facts.fallback_order(filters.section, allowed), exclude)
@@ -267,6 +282,19 @@ class Recommender:
         if explain:
             result = self._explained(result, columns, weights)
         return result
+
+    def text_language(self, text: str, given: str | None = None) -> str:
+        """The language of a draft: ``given``, else detected where the corpus has several, else the corpus's."""
+        code = check_language(given)
+        if code is not None and code != "any":
+            return code
+        if len(self.languages) > 1:
+            from .detect import detect
+
+            found = detect(text)
+            if found is not None:
+                return found
+        return self.vectorizer.language_
 
     # Internals --------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Array names, dtypes and file names are spelt here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 IDS_FILE = "ids.txt"
 TERMS_FILE = "terms.txt"
-STOP_WORDS_FILE = "stop_words.txt"
+STOP_WORDS_FILE = "stop_words.json"
 METADATA_FILE = "metadata.jsonl"
 SECTIONS_FILE = "sections.json"
 TAGS_FILE = "tags.json"
@@ -50,6 +51,7 @@ ARRAYS: dict[str, ArraySpec] = {
     "tie_key": ArraySpec(np.int64, ("articles",)),
     "dup_group": ArraySpec(np.int32, ("articles",)),
     "url_group": ArraySpec(np.int32, ("articles",)),
+    "language_codes": ArraySpec(np.int32, ("articles",)),
     "section_codes": ArraySpec(np.int32, ("articles",)),
     "published": ArraySpec(np.float64, ("articles",)),
     "meta_offsets": ArraySpec(np.int64, ("articles+1",)),
@@ -83,7 +85,7 @@ class ModelParts:
     manifest: dict[str, Any]
     ids: list[str]
     terms: list[str]
-    stop_words: frozenset[str]
+    stop_words: dict[str, frozenset[str]]  # language -> its stop words
     sections: list[str]
     tags: dict[str, list[int]]
     metadata: Any
@@ -127,6 +129,14 @@ class ModelParts:
             end = sizes[total] if total else len(self.metadata)
             if starts[0] != 0 or starts[-1] != end or (starts.size > 1 and np.any(np.diff(starts) < 0)):
                 raise BundleError(f"{where}: array {name} is not a valid list of row starts")
+        languages = self.manifest.get("languages")
+        if not isinstance(languages, list) or not all(
+            isinstance(code, str) and re.fullmatch(r"[a-z]{2,3}", code) for code in languages
+        ):
+            raise BundleError(f"{where}: manifest languages must be a list of language codes, got {languages!r}")
+        codes = self.arrays["language_codes"]
+        if codes.size and not 0 <= int(codes.min()) <= int(codes.max()) < len(languages):
+            raise BundleError(f"{where}: array language_codes holds values outside [0, {len(languages)})")
         codes = self.arrays["section_codes"]
         if codes.size and not -1 <= int(codes.min()) <= int(codes.max()) < len(self.sections):
             raise BundleError(f"{where}: array section_codes holds values outside [-1, {len(self.sections)})")

@@ -29,6 +29,8 @@ class ArticleFacts:
         dup_group: np.ndarray,
         tie_key: np.ndarray,
         url_group: np.ndarray,
+        language_codes: np.ndarray,
+        languages: list[str],
         *,
         with_tag_sets: bool = False,
     ) -> None:
@@ -41,6 +43,8 @@ class ArticleFacts:
         self.group_of: list[int] = dup_group.tolist()
         # Same canonical URL (-1: none shared): at most one per list.
         self.url_of: list[int] = url_group.tolist()
+        self.language_codes = language_codes
+        self.languages = languages
         self.tags_of: list[frozenset[int]] = []
         if with_tag_sets:
             # Article -> its tags (as numbers), for the overlap of two articles.
@@ -54,11 +58,24 @@ class ArticleFacts:
         code = int(self.section_codes[index])
         return self.sections[code] if code >= 0 else None
 
-    def allowed(self, filters: Filters) -> np.ndarray | None:
-        """A mask of the articles that pass the filters (None when nothing is filtered out)."""
-        if not filters.restricts:
+    def language_of(self, index: int) -> str:
+        return self.languages[int(self.language_codes[index])]
+
+    def wanted_language(self, filters: Filters, query_language: str) -> str | None:
+        """The language a list is restricted to (None: any), from the filter and the query's language."""
+        wanted = query_language if filters.language is None else filters.language
+        if wanted == "any" or (len(self.languages) == 1 and wanted == self.languages[0]):
+            return None  # nothing to filter out
+        return wanted
+
+    def allowed(self, filters: Filters, language: str | None = None) -> np.ndarray | None:
+        """A mask of the articles that pass the filters and are in ``language`` (None when nothing is filtered out)."""
+        if not filters.restricts and language is None:
             return None
         allowed = np.ones(len(self.ids), dtype=bool)
+        if language is not None:
+            code = self.languages.index(language) if language in self.languages else -1
+            allowed &= np.asarray(self.language_codes) == code
         if filters.section is not None:
             code = self.sections.index(filters.section) if filters.section in self.sections else -2
             allowed &= np.asarray(self.section_codes) == code

@@ -1,39 +1,46 @@
-"""TF-IDF over title and body, as a scikit-learn style estimator.
+"""TF-IDF over title and body, as a scikit-learn style estimator, with analysis per language.
 
 The title's term counts are multiplied by ``title_weight`` and added to the
 body's; then sublinear tf (1 + log tf), smooth idf as in scikit-learn, and L2
 normalisation, so that the cosine of two articles is the dot product of their
-rows. Fitting tokenises the corpus in parallel chunks (the tokeniser is pure
-Python and single-threaded) and merges the chunks' vocabularies.
+rows. Each article is analysed by the analyser of its language
+(:mod:`recommender.analysis`); all languages share one vocabulary. Fitting
+counts the corpus in parallel chunks (:mod:`recommender.counting`).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel, delayed
 
+from .analysis import CJK_LANGUAGES, DEFAULT_LANGUAGE, Analyzer, stop_words
+from .counting import count_terms, select_columns
 from .errors import InvalidInputError, NotFittedError
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-_PARALLEL_MIN_DOCS = 4000
+STOP_WORDS = ("auto", "english", None)
+CJK_MODES = ("ngrams", "jieba")
 
 
 class TfidfModel:
     """Title-weighted TF-IDF vectoriser.
 
     Parameters are stored unchanged by ``__init__``; ``fit`` validates them.
+    ``stop_words="auto"`` (or ``"english"``, its former name) removes each
+    language's stop words (scikit-learn's list for English); ``None`` none.
+    ``stem`` adds Snowball stemming where a stemmer exists for the language;
+    ``cjk`` chooses how Chinese, Japanese and Korean runs are cut.
     Fitted attributes: ``vocabulary_`` (term -> column), ``terms_`` (column ->
-    term), ``idf_`` (float64 per column), ``matrix_`` (L2-normalised CSR of
-    the fitted corpus, float32).
+    term), ``idf_`` (float64 per column), ``stop_words_`` (language -> stop
+    words), ``language_`` (the default language of a text), ``matrix_``
+    (L2-normalised CSR of the fitted corpus, float32).
     """
 
     def __init__(
@@ -43,10 +50,12 @@ class TfidfModel:
         min_df: int = 3,
         max_df: float = 0.5,
         ngram_range: tuple[int, int] = (1, 1),
-        stop_words: str | None = "english",
+        stop_words: str | None = "auto",
         sublinear_tf: bool = True,
         max_features: int | None = None,
         token_pattern: str = TOKEN_PATTERN,
+        stem: bool = False,
+        cjk: str = "ngrams",
         n_jobs: int | None = None,
     ) -> None:
         self.title_weight = title_weight
@@ -57,39 +66,43 @@ class TfidfModel:
         self.sublinear_tf = sublinear_tf
         self.max_features = max_features
         self.token_pattern = token_pattern
+        self.stem = stem
+        self.cjk = cjk
         self.n_jobs = n_jobs
+
+    _PARAMS = (
+        "title_weight", "min_df", "max_df", "stop_words", "sublinear_tf",
+        "max_features", "token_pattern", "stem", "cjk",
+    )  # fmt: skip
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters, as scikit-learn estimators report them."""
-        return {
-            "title_weight": self.title_weight,
-            "min_df": self.min_df,
-            "max_df": self.max_df,
-            "ngram_range": list(self.ngram_range),
-            "stop_words": self.stop_words,
-            "sublinear_tf": self.sublinear_tf,
-            "max_features": self.max_features,
-            "token_pattern": self.token_pattern,
-        }
+        return {**{name: getattr(self, name) for name in self._PARAMS}, "ngram_range": list(self.ngram_range)}
 
     @classmethod
     def from_fitted(
-        cls, params: dict[str, Any], terms: list[str], idf: np.ndarray, stop_words: frozenset[str]
+        cls,
+        params: dict[str, Any],
+        terms: list[str],
+        idf: np.ndarray,
+        stop_words: dict[str, frozenset[str]],
+        language: str = DEFAULT_LANGUAGE,
     ) -> TfidfModel:
         """A fitted model rebuilt from its saved parts (constructor parameters, vocabulary, idf, stop words).
 
         Raises InvalidInputError when a parameter breaks its rule.
         """
-        names = ("title_weight", "min_df", "max_df", "stop_words", "sublinear_tf", "max_features", "token_pattern")
+        defaults = {"stem": False, "cjk": "ngrams"}  # bundles written before these existed
         try:
-            model = cls(**{n: params[n] for n in names}, ngram_range=tuple(params["ngram_range"]))
+            values = {n: params.get(n, defaults.get(n)) if n in defaults else params[n] for n in cls._PARAMS}
+            model = cls(**values, ngram_range=tuple(params["ngram_range"]))
             model._validate()
-            re.compile(model.token_pattern)
         except (KeyError, TypeError, ValueError, re.error) as exc:
             raise InvalidInputError(f"vectoriser parameters are invalid: {exc}") from None
         if len(terms) != len(idf):
             raise InvalidInputError(f"vocabulary has {len(terms)} terms but {len(idf)} idf weights")
-        model.stop_words_ = stop_words
+        model.stop_words_ = dict(stop_words)
+        model.language_ = language
         model.terms_ = terms
         model.vocabulary_ = {t: i for i, t in enumerate(terms)}
         model.idf_ = np.asarray(idf, dtype=np.float64)
@@ -107,45 +120,63 @@ class TfidfModel:
             raise InvalidInputError(f"ngram_range must satisfy 1 <= min <= max <= 3, got {self.ngram_range!r}")
         if self.max_features is not None and self.max_features < 1:
             raise InvalidInputError(f"max_features must be >= 1, got {self.max_features!r}")
-
-    def _counter(self, vocabulary: dict[str, int] | None = None) -> Any:
-        # Imported here: serving a fitted model never needs scikit-learn's
-        # vectoriser, and importing it costs a second of start-up.
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        return CountVectorizer(
-            stop_words=self.stop_words,
-            ngram_range=tuple(self.ngram_range),
-            token_pattern=self.token_pattern,
-            vocabulary=vocabulary,
-            dtype=np.float32,
-        )
+        if self.stop_words not in STOP_WORDS:
+            raise InvalidInputError(f"stop_words must be 'auto', 'english' or None, got {self.stop_words!r}")
+        if self.cjk not in CJK_MODES:
+            raise InvalidInputError(f"cjk must be one of {', '.join(CJK_MODES)}, got {self.cjk!r}")
+        if not isinstance(self.stem, bool):
+            raise InvalidInputError(f"stem must be true or false, got {self.stem!r}")
+        re.compile(self.token_pattern)
 
     def _ngrams(self) -> tuple[int, int]:
         low, high = self.ngram_range
         return int(low), int(high)
 
-    def build_analyzer(self) -> Callable[[str], list[str]]:
-        """The callable that turns a text into its terms (lowercased, stop words out).
+    def _stop_words_for(self, language: str) -> frozenset[str]:
+        # Characters and bigrams of CJK text are not words: a word list removes
+        # useful characters with the function words (THUCNews P@10 0.685 with
+        # stopwordsiso's Chinese list, 0.694 without); idf and max_df weigh
+        # the common characters down instead.
+        if self.stop_words is None or (language in CJK_LANGUAGES and self.cjk == "ngrams"):
+            return frozenset()
+        return stop_words(language, english_stop_words())
 
-        After ``fit`` this is a lean re-implementation of scikit-learn's word
-        analyzer (same terms, tested against it) that runs without importing
-        scikit-learn and in about half the time.
+    def build_analyzer(self, language: str | None = None) -> Callable[[str], list[str]]:
+        """The callable that turns a text of ``language`` (default: the model's) into its terms.
+
+        For English this gives scikit-learn's word analyzer's terms (tested
+        against it) without importing scikit-learn, in about half the time.
         """
-        if not hasattr(self, "stop_words_"):
-            return self._counter().build_analyzer()  # type: ignore[no-any-return]
-        return _LeanAnalyzer(self.token_pattern, self.stop_words_, self._ngrams())
+        language = str(language or getattr(self, "language_", DEFAULT_LANGUAGE))
+        stop = self.stop_words_.get(language) if hasattr(self, "stop_words_") else None
+        if stop is None:
+            stop = self._stop_words_for(language)
+        # The default pattern's word boundaries are implied: findall takes
+        # maximal runs of word characters either way, and the scan is faster
+        # without the two boundary tests per position.
+        pattern = None if self.token_pattern == TOKEN_PATTERN else self.token_pattern
+        return Analyzer(language, stop, token_pattern=pattern, ngram_range=self._ngrams(), stem=self.stem, cjk=self.cjk)
 
-    def fit(self, titles: Sequence[str], bodies: Sequence[str]) -> TfidfModel:
-        """Learn vocabulary and idf from the corpus and keep its matrix in ``matrix_``."""
+    def fit(self, titles: Sequence[str], bodies: Sequence[str], languages: Sequence[str] | None = None) -> TfidfModel:
+        """Learn vocabulary and idf from the corpus and keep its matrix in ``matrix_``.
+
+        ``languages`` gives each article's language (ISO 639-1); default English.
+        """
         self._validate()
         if len(titles) != len(bodies):
             raise InvalidInputError(f"titles and bodies must have the same length, got {len(titles)} and {len(bodies)}")
         n_docs = len(titles)
         if n_docs == 0:
             raise InvalidInputError("cannot fit on an empty corpus")
-        self.stop_words_ = _stop_words(self.stop_words)
-        terms, title_counts, body_counts = self._count(titles, bodies)
+        if languages is None:
+            languages = [DEFAULT_LANGUAGE] * n_docs
+        if len(languages) != n_docs:
+            raise InvalidInputError(f"languages must give one language per article, got {len(languages)} for {n_docs}")
+        counted = Counter(languages)
+        self.language_ = counted.most_common(1)[0][0]
+        self.stop_words_ = {language: self._stop_words_for(language) for language in sorted(counted)}
+        analyzers = {language: self.build_analyzer(language) for language in sorted(counted)}
+        terms, title_counts, body_counts = count_terms(analyzers, languages, titles, bodies, self.n_jobs)
         counts = sp.csr_matrix(title_counts * np.float32(self.title_weight) + body_counts)
         counts.sum_duplicates()
         counts.eliminate_zeros()
@@ -167,25 +198,8 @@ class TfidfModel:
         self.vocabulary_ = {t: i for i, t in enumerate(self.terms_)}
         self.idf_ = np.log((1.0 + n_docs) / (1.0 + df[columns])) + 1.0
         self.n_documents_ = n_docs
-        self.matrix_ = self._weight(_select_columns(counts, columns))
+        self.matrix_ = self._weight(select_columns(counts, columns))
         return self
-
-    def _count(self, titles: Sequence[str], bodies: Sequence[str]) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
-        # The lean analyzer (same terms as scikit-learn's) counts in worker
-        # processes that never import scikit-learn: its import alone costs a
-        # second per process.
-        analyzer = _LeanAnalyzer(self.token_pattern, self.stop_words_, self._ngrams())
-        n_docs = len(titles)
-        n_jobs = _effective_jobs(self.n_jobs)
-        if n_jobs == 1 or n_docs < _PARALLEL_MIN_DOCS:
-            return _count_chunk(analyzer, titles, bodies)
-        # Chunks of about equal text (the work is per character), two per
-        # worker so that one slow chunk does not leave a core idle for long.
-        sizes = np.fromiter((len(t) + len(b) for t, b in zip(titles, bodies, strict=True)), np.int64, n_docs)
-        ends = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), n_jobs * 2 + 1)[1:-1])
-        bounds = [0, *sorted(set(np.minimum(ends + 1, n_docs).tolist()) - {0, n_docs}), n_docs]
-        parts = _count_in_processes(analyzer, titles, bodies, bounds, n_jobs)
-        return _merge_counts(parts)
 
     def _weight(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """Sublinear tf times idf, rows scaled to unit length (on the CSR arrays directly)."""
@@ -209,23 +223,32 @@ class TfidfModel:
         if not hasattr(self, "idf_"):
             raise NotFittedError("this TfidfModel is not fitted yet: call fit first")
 
-    def transform(self, titles: Sequence[str], bodies: Sequence[str]) -> sp.csr_matrix:
+    def transform(
+        self, titles: Sequence[str], bodies: Sequence[str], languages: Sequence[str] | None = None
+    ) -> sp.csr_matrix:
         """L2-normalised TF-IDF rows for texts, in the fitted vocabulary."""
         self._check_fitted()
-        counter = self._counter(self.vocabulary_)
-        counts = counter.transform(list(titles)) * np.float32(self.title_weight) + counter.transform(list(bodies))
-        return self._weight(sp.csr_matrix(counts))
+        rows = [
+            self.transform_one(title, body, languages[i] if languages is not None else None)
+            for i, (title, body) in enumerate(zip(titles, bodies, strict=True))
+        ]
+        indptr = np.cumsum([0, *(cols.size for cols, _ in rows)])
+        indices = np.concatenate([cols for cols, _ in rows]) if rows else np.empty(0, np.int32)
+        data = np.concatenate([vals for _, vals in rows]) if rows else np.empty(0, np.float32)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(self.terms_)))
 
-    def transform_one(self, title: str, body: str) -> tuple[np.ndarray, np.ndarray]:
-        """One text as a sparse vector: sorted column indices and L2-normalised weights.
+    def transform_one(self, title: str, body: str, language: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """One text (of ``language``, default the model's) as a sparse vector: sorted columns and unit weights.
 
-        Same numbers as :meth:`transform`, without building a matrix; an empty
+        The same numbers as the fitted matrix's row of the same text; an empty
         or all-unknown text gives two empty arrays.
         """
         self._check_fitted()
-        analyzer = getattr(self, "_analyzer", None)
+        language = language or self.language_
+        cache: dict[str, Callable[[str], list[str]]] = self.__dict__.setdefault("_analyzers", {})
+        analyzer = cache.get(language)
         if analyzer is None:
-            analyzer = self._analyzer = self.build_analyzer()
+            analyzer = cache[language] = self.build_analyzer(language)
         vocabulary = self.vocabulary_
         counts: dict[int, float] = {}
         for text, weight in ((title, float(self.title_weight)), (body, 1.0)):
@@ -248,16 +271,13 @@ class TfidfModel:
         return columns, weights.astype(np.float32)
 
 
-def _stop_words(name: str | None) -> frozenset[str]:
+@lru_cache(maxsize=1)
+def english_stop_words() -> frozenset[str]:
     """scikit-learn's English stop-word list, read without importing scikit-learn.
 
     Importing the package runs its whole ``__init__`` (about a second); the
     list lives in a plain module that can be loaded on its own.
     """
-    if name is None:
-        return frozenset()
-    if name != "english":
-        raise InvalidInputError(f"stop_words must be 'english' or None, got {name!r}")
     import importlib.util
     import sys
 
@@ -275,174 +295,3 @@ def _stop_words(name: str | None) -> frozenset[str]:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return frozenset(module.ENGLISH_STOP_WORDS)
-
-
-class _LeanAnalyzer:
-    """Lowercase, find tokens, drop stop words, add n-grams: scikit-learn's word analyzer."""
-
-    def __init__(self, token_pattern: str, stop_words: frozenset[str], ngram_range: tuple[int, int]) -> None:
-        # The default pattern's word boundaries are implied: findall takes
-        # maximal runs of word characters either way, and the scan is faster
-        # without the two boundary tests per position.
-        pattern = r"\w\w+" if token_pattern == TOKEN_PATTERN else token_pattern
-        self.findall = re.compile(pattern).findall
-        self.stop_words = stop_words
-        self.min_n, self.max_n = ngram_range
-
-    def __call__(self, text: str) -> list[str]:
-        stop = self.stop_words
-        tokens = [t for t in self.findall(text.lower()) if t not in stop]
-        if self.max_n == 1:
-            return tokens
-        grams = list(tokens) if self.min_n == 1 else []
-        for n in range(max(self.min_n, 2), min(self.max_n, len(tokens)) + 1):
-            grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
-        return grams
-
-
-def _effective_jobs(n_jobs: int | None) -> int:
-    import os
-
-    cores = os.cpu_count() or 1
-    if n_jobs is None or n_jobs == -1:
-        return cores
-    return max(1, min(int(n_jobs), cores))
-
-
-# Texts handed to forked counting workers: a child process inherits them
-# instead of receiving a pickled copy.
-_FORK_INPUT: tuple[Any, Sequence[str], Sequence[str]] | None = None
-
-
-def _count_forked(start: int, stop: int) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
-    assert _FORK_INPUT is not None
-    analyzer, titles, bodies = _FORK_INPUT
-    return _count_chunk(analyzer, titles[start:stop], bodies[start:stop])
-
-
-def _count_in_processes(
-    analyzer: Any, titles: Sequence[str], bodies: Sequence[str], bounds: list[int], n_jobs: int
-) -> list[tuple[list[str], sp.csr_matrix, sp.csr_matrix]]:
-    """Count chunks in worker processes: forked where the platform can (no start-up, no copy), else joblib."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _FORK_INPUT
-    ranges = list(itertools.pairwise(bounds))
-    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not on Linux
-        return Parallel(n_jobs=n_jobs)(delayed(_count_chunk)(analyzer, titles[a:b], bodies[a:b]) for a, b in ranges)
-    _FORK_INPUT = (analyzer, titles, bodies)
-    try:
-        with ProcessPoolExecutor(
-            n_jobs,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_die_with_parent,
-            initargs=(os.getpid(),),
-        ) as pool:
-            return list(pool.map(_count_forked, *zip(*ranges, strict=True)))
-    finally:
-        _FORK_INPUT = None
-
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent(parent: int) -> None:
-    """Initializer of a forked counting worker: the worker ends when the training process dies.
-
-    An idle worker waits on the task queue, whose pipe its siblings also hold
-    open: after a SIGKILL of the training process, no end-of-file ever comes
-    and the workers (about 130 MB each) would wait forever. On Linux the
-    kernel kills the worker when its parent goes (PR_SET_PDEATHSIG; the
-    "parent" is the thread that forked, which here is the one blocked in
-    ``pool.map`` until the pool is shut down); elsewhere a thread watches the
-    parent pid.
-    """
-    import signal
-    import sys
-
-    watched = False
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            watched = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
-        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
-            watched = False
-    if not watched:  # pragma: no cover - not on Linux
-        import threading
-
-        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
-    # The parent may have died between the fork and prctl: the signal would never come.
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _exit_when_orphaned(parent: int) -> None:  # pragma: no cover - used where prctl is missing
-    import time
-
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _count_chunk(
-    analyzer: Callable[[str], list[str]], titles: Sequence[str], bodies: Sequence[str]
-) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
-    """Term counts of one chunk, titles and bodies in one shared local vocabulary (sorted)."""
-    vocabulary: dict[str, int] = {}
-    matrices: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
-    for texts in (titles, bodies):
-        indptr = [0]
-        indices: list[int] = []
-        values: list[int] = []
-        for text in texts:
-            if text:
-                # Counter counts in C; the vocabulary is then touched once per distinct term.
-                for term, count in Counter(analyzer(text)).items():
-                    indices.append(vocabulary.setdefault(term, len(vocabulary)))
-                    values.append(count)
-            indptr.append(len(indices))
-        matrices.append((np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64), indptr))
-    terms = sorted(vocabulary)
-    order = np.empty(len(terms), dtype=np.int64)
-    order[[vocabulary[t] for t in terms]] = np.arange(len(terms))
-    out = []
-    for counts, columns, row_starts in matrices:
-        m = sp.csr_matrix(
-            (counts, order[columns] if columns.size else columns, row_starts), shape=(len(row_starts) - 1, len(terms))
-        )
-        m.sort_indices()
-        out.append(m)
-    return terms, out[0], out[1]
-
-
-def _select_columns(matrix: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
-    """The given (sorted) columns of a CSR matrix, renumbered 0..len-1, without scipy's fancy indexing."""
-    mapping = np.full(matrix.shape[1], -1, dtype=np.int64)
-    mapping[columns] = np.arange(columns.size)
-    new_columns = mapping[matrix.indices]
-    kept = new_columns >= 0
-    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    indptr = np.concatenate(([0], np.cumsum(np.bincount(row_of[kept], minlength=matrix.shape[0]))))
-    return sp.csr_matrix((matrix.data[kept], new_columns[kept], indptr), shape=(matrix.shape[0], columns.size))
-
-
-def _merge_counts(
-    parts: list[tuple[list[str], sp.csr_matrix, sp.csr_matrix]],
-) -> tuple[list[str], sp.csr_matrix, sp.csr_matrix]:
-    """Stack chunk counts in one sorted vocabulary."""
-    vocabulary = sorted(set().union(*(terms for terms, _, _ in parts)))
-    position = {t: i for i, t in enumerate(vocabulary)}
-    titles: list[sp.csr_matrix] = []
-    bodies: list[sp.csr_matrix] = []
-    for terms, title_counts, body_counts in parts:
-        remap = np.array([position[t] for t in terms], dtype=np.int64)
-        for source, target in ((title_counts, titles), (body_counts, bodies)):
-            target.append(
-                sp.csr_matrix(
-                    (source.data, remap[source.indices], source.indptr), shape=(source.shape[0], len(vocabulary))
-                )
-            )
-    return vocabulary, sp.vstack(titles, format="csr"), sp.vstack(bodies, format="csr")

@@ -25,6 +25,19 @@ def check_limit(limit: Any, maximum: int = MAX_LIMIT) -> int:
     return int(limit)
 
 
+def check_language(value: str | None) -> str | None:
+    """A language filter: None (the query's language), 'any', or a language code, normalised."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if text == "any":
+        return "any"
+    primary = text.replace("_", "-").split("-", 1)[0]
+    if not (2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha()):
+        raise InvalidInputError(f"language must be a language code such as 'en' or 'any', got {str(value)[:40]!r}")
+    return primary
+
+
 def parse_iso(value: str, name: str) -> date | datetime:
     """An ISO 8601 date ('2026-03-01') or datetime ('2026-03-01T08:00:00Z'); InvalidInputError naming ``name``.
 
@@ -60,6 +73,8 @@ class Filters:
     exclude: tuple[str, ...] = ()
     published_after: float | None = None
     published_before: float | None = None
+    # None: the articles of the query's own language; "any": every language; or a language code.
+    language: str | None = None
 
     @classmethod
     def build(
@@ -70,9 +85,11 @@ class Filters:
         exclude: Iterable[str] = (),
         published_after: Any = None,
         published_before: Any = None,
+        language: str | None = None,
     ) -> Filters:
         """Validate raw values (dates as ISO strings) into a Filters."""
         return cls(
+            language=check_language(language),
             section=section or None,
             tags=tuple(t.strip().lower() for t in tags if t and t.strip()),
             exclude=tuple(exclude),

@@ -61,7 +61,7 @@ def _flip_one_byte(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["neighbours.npy", "idf.npy", "terms.txt", "stop_words.txt", "metadata.jsonl", "ids.txt", "tags.json"]
+    "name", ["neighbours.npy", "idf.npy", "terms.txt", "stop_words.json", "metadata.jsonl", "ids.txt", "tags.json"]
 )
 def test_one_changed_byte_is_refused_naming_the_file(tiny_models: Path, name: str) -> None:
     folder = resolve(tiny_models)

@@ -32,7 +32,7 @@ def test_every_file_the_loader_reads_is_in_the_schema(tiny_models: Path) -> None
     assert set(json.loads((folder / MANIFEST).read_text())["files"]) == set(BUNDLE_FILES)
 
 
-@pytest.mark.parametrize("name", ["terms.txt", "idf.npy", "neighbours.npy", "stop_words.txt"])
+@pytest.mark.parametrize("name", ["terms.txt", "idf.npy", "neighbours.npy", "stop_words.json"])
 def test_a_file_left_out_of_the_checksums_is_refused(tiny_models: Path, name: str) -> None:
     folder = edit_manifest(tiny_models, lambda m: m["files"].pop(name))
     with pytest.raises(BundleError) as info:
