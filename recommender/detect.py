@@ -10,10 +10,19 @@ detection is done (on 20 Newsgroups the per-article detector called 0.8 %
 of the English posts German, French or Swedish). Otherwise each article is
 detected, and one that cannot be told takes the corpus's most common
 language.
+
+Loading lingua's models for the first detection takes about half a second,
+a tenth of a 20 Newsgroups training. English, the most common case, is told
+without it: English stop words make up 0.34-0.45 of the words of a median
+BBC, 20 Newsgroups or arXiv text and at least 0.19 of 98 % of them, against
+0.03-0.09 in German, French or Spanish news prose. A sample where at least
+``ENGLISH_SHARE`` of the words are English stop words in ``UNANIMOUS`` of
+its texts is English.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -25,6 +34,7 @@ DETECTED = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "pl", "ru", "t
 PREFIX = 300
 SAMPLE = 200
 UNANIMOUS = 0.95
+ENGLISH_SHARE = 0.15
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +61,8 @@ def corpus_languages(texts: Sequence[str], given: Sequence[str | None]) -> list[
     if not missing:
         return [code for code in languages if code is not None]
     step = max(1, len(missing) // SAMPLE)
+    if _looks_english([texts[i] for i in missing[::step]]):
+        return [code or DEFAULT_LANGUAGE for code in languages]
     probe = Counter(detect(texts[i]) for i in missing[::step])
     probe.pop(None, None)
     known = Counter(code for code in languages if code is not None)
@@ -63,3 +75,19 @@ def corpus_languages(texts: Sequence[str], given: Sequence[str | None]) -> list[
     known.update(code for code in languages if code is not None)
     fallback = known.most_common(1)[0][0] if known else DEFAULT_LANGUAGE
     return [code or fallback for code in languages]
+
+
+_WORDS = re.compile(r"\w\w+")
+
+
+def _looks_english(sample: Sequence[str]) -> bool:
+    """True when English stop words make up ``ENGLISH_SHARE`` of the words of ``UNANIMOUS`` of the texts."""
+    from .tfidf import english_stop_words
+
+    stop = english_stop_words()
+    english = 0
+    for text in sample:
+        words = _WORDS.findall(text[:2000].lower())
+        if words and sum(w in stop for w in words) >= ENGLISH_SHARE * len(words):
+            english += 1
+    return bool(sample) and english >= UNANIMOUS * len(sample)

@@ -17,6 +17,7 @@ def format_manifest(manifest: dict[str, Any], folder: Path | None) -> str:
         ("articles", manifest.get("articles")),
         ("vocabulary", manifest.get("vocabulary")),
         ("sections", manifest.get("sections")),
+        ("languages", ", ".join(f"{k} {v}" for k, v in (manifest.get("language_counts") or {}).items())),
         ("neighbours per article", manifest.get("k")),
         ("corpus digest", manifest.get("corpus_digest")),
         ("bundle size", f"{size / 1e6:.1f} MB in {len(manifest.get('files', {}))} files"),

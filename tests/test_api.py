@@ -333,7 +333,9 @@ def test_model_summary(client: TestClient, rec: Recommender) -> None:
         "k",
         "parameters",
         "libraries",
+        "languages",
     }
+    assert body["languages"] == {"en": len(TINY) + len(EXTRA) + 3}
     assert body["version"] == rec.version
     assert body["articles"] == len(TINY) + len(EXTRA) + 3
     assert body["k"] == 5

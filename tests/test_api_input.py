@@ -17,8 +17,8 @@ from recommender.train import TrainOptions, train
 from .conftest import TINY, write_jsonl
 
 TOKEN = "t0ken"
-LIST_PARAMS = "limit, section, tag, exclude, published_after, published_before, explain, fallback"
-FRAGMENT_PARAMS = "limit, section, tag, exclude"
+LIST_PARAMS = "limit, section, tag, exclude, published_after, published_before, language, explain, fallback"
+FRAGMENT_PARAMS = "limit, section, tag, exclude, language"
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,10 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # The query parameters each GET route reads; any other one is refused (it would
 # otherwise make a new response-cache entry per spelling).
-LIST_PARAMETERS = ("limit", "section", "tag", "exclude", "published_after", "published_before", "explain", "fallback")
-FRAGMENT_PARAMETERS = ("limit", "section", "tag", "exclude")
+LIST_PARAMETERS = (
+    "limit", "section", "tag", "exclude", "published_after", "published_before", "language", "explain", "fallback",
+)  # fmt: skip
+FRAGMENT_PARAMETERS = ("limit", "section", "tag", "exclude", "language")
 _MAX_LIMIT_DIGITS = 18
 
 
@@ -47,6 +49,7 @@ class ListQuery:
             tuple(sorted(set(f.exclude))),
             f.published_after,
             f.published_before,
+            f.language,
             self.explain,
             self.fallback,
         )
@@ -120,6 +123,7 @@ def parse_list_query(
         exclude=values.get("exclude", ()),
         published_after=one("published_after"),
         published_before=one("published_before"),
+        language=one("language"),
     )
     return ListQuery(
         limit,
@@ -149,6 +153,13 @@ def openapi_parameters(
             "required": False,
             "schema": string,
             "description": "only articles of this section",
+        },
+        {
+            "name": "language",
+            "in": "query",
+            "required": False,
+            "schema": string,
+            "description": "only articles of this language (ISO 639-1), or 'any'; default: the article's own",
         },
         {
             "name": "tag",

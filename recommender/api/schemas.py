@@ -69,6 +69,12 @@ class RelatedRequest(BaseModel):
     published_before: str | None = Field(None, max_length=40, description="ISO 8601 date or datetime")
     explain: bool = Field(False, description="add `why`: the shared terms behind each score")
     fallback: bool = Field(False, description="fill a short list with the newest articles, flagged")
+    language: str | None = Field(
+        None,
+        max_length=20,
+        description="the draft's language (ISO 639-1) and of the articles listed; 'any' lists every language; "
+        "default: detected where the corpus holds several",
+    )
 
 
 class ModelSummary(BaseModel):
@@ -82,6 +88,7 @@ class ModelSummary(BaseModel):
     k: int
     parameters: dict[str, object]
     libraries: dict[str, str]
+    languages: dict[str, int] = Field(default_factory=dict, description="articles per language")
 
 
 class Error(BaseModel):

@@ -119,8 +119,10 @@ async def related_text(payload: RelatedRequest, rec: ModelDep, settings: Setting
             exclude=payload.exclude,
             published_after=payload.published_after,
             published_before=payload.published_before,
+            language=payload.language,
         ),
         explain=payload.explain,
         fallback=payload.fallback,
+        language=payload.language,
     )
     return Response(related_json(rec, result), media_type=JSON)

@@ -18,7 +18,7 @@ _SUMMARY_KEYS = ("version", "created_at", "format_version", "articles", "vocabul
 
 @router.get("/v1/model", response_model=ModelSummary, responses={503: ERRORS[503]}, summary="The active model bundle")
 async def model_summary(rec: ModelDep) -> dict[str, Any]:
-    return {key: rec.manifest[key] for key in _SUMMARY_KEYS}
+    return {**{key: rec.manifest[key] for key in _SUMMARY_KEYS}, "languages": rec.manifest["language_counts"]}
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
