@@ -178,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-boilerplate", action="store_true", help="do not detect and strip segments repeated across many articles"
     )
+    p.add_argument("--stem", action="store_true", help="Snowball stemming, in the languages that have a stemmer")
+    p.add_argument(
+        "--cjk",
+        choices=("ngrams", "jieba"),
+        default="ngrams",
+        help="Chinese, Japanese, Korean text as characters and bigrams (default) or jieba's words",
+    )
+    p.add_argument(
+        "--no-detect-language",
+        action="store_true",
+        help="articles without a language field are English instead of detected",
+    )
     p.add_argument("--jobs", type=_int_in("--jobs", 1, 256), default=None, help="worker processes (default: all cores)")
     p.add_argument(
         "--keep", type=_int_in("--keep", 1, 1000), default=3, help="bundle versions kept on disk (default 3)"

@@ -109,6 +109,9 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         ngram_max=args.ngram_max,
         n_jobs=args.jobs,
         strip_boilerplate=not args.keep_boilerplate,
+        stem=args.stem,
+        cjk=args.cjk,
+        detect_language=not args.no_detect_language,
         **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(
