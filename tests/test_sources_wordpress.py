@@ -389,3 +389,16 @@ def test_wpjson_failure_writes_no_model(tmp_path: Path) -> None:
     with api_server() as base, pytest.raises(CorpusError):
         train([Source("wp-json", base + "/missing")], tmp_path / "models", TrainOptions(min_df=1, n_jobs=1))
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_a_gzipped_export_is_sniffed_as_wxr(tmp_path: Path) -> None:
+    import gzip
+    import shutil
+
+    from recommender.sources import sniff
+
+    export = tmp_path / "export.xml.gz"
+    with open(site_corpus("wordpress-theme-unit-test.xml"), "rb") as plain, gzip.open(export, "wb") as packed:
+        shutil.copyfileobj(plain, packed)
+    assert sniff(export) == "wxr"
+    assert len(read_corpus([export]).articles) == 56

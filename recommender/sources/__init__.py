@@ -121,7 +121,7 @@ def sniff(path: Path) -> str:
         raise CorpusError(
             f"{path} is a directory: give corpus files (.jsonl, .ndjson, .json or .csv, optionally with .gz)"
         )
-    if suffix in (".xml", ".rss", ".atom", ".rdf") and path.is_file():
+    if suffix in (".xml", ".rss", ".atom", ".rdf") and path.is_file():  # .gz too: suffixes lost it above
         head = _head(path)
         if b"xmlns:wp=" in head or b"/export/1." in head:
             return "wxr"
@@ -135,5 +135,15 @@ def sniff(path: Path) -> str:
 
 
 def _head(path: Path, size: int = 4096) -> bytes:
+    """The first bytes of a file, decompressed when it is gzip."""
+    import gzip
+
     with open(path, "rb") as handle:
-        return handle.read(size)
+        head = handle.read(size)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(size)
+        except (OSError, EOFError):
+            return head
+    return head
