@@ -196,9 +196,8 @@ def test_wxr_refuses_xxe_and_billion_laughs(tmp_path: Path) -> None:
     laughs = "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10}">' for n in range(1, 10))
     bomb = HEAD.replace("<rss", f'<!DOCTYPE rss [<!ENTITY l0 "lol">{laughs}]>\n<rss', 1)
     source = export(tmp_path, bomb + item("7", title="&l9;") + "</channel></rss>", "bomb.xml")
-    started = time.perf_counter()
+    # Refused before any entity is expanded (the message says so; no timing needed).
     assert failure(source) == refusal.replace("export.xml", "bomb.xml")
-    assert time.perf_counter() - started < 5
 
 
 def test_wxr_empty_export_and_other_xml(tmp_path: Path) -> None:
@@ -373,11 +372,10 @@ def test_wpjson_fetch_failures_are_clear() -> None:
         assert failure(Source("wp-json", base + "/html")) == (
             f"{base}/html/wp-json/wp/v2/posts?per_page=100&page=1&_embed=1:1: not JSON: Expecting value at column 1"
         )
-        started = time.perf_counter()
+        # The handler sleeps 3 s: this message can only come from the 0.5 s timeout.
         assert failure(Source("wp-json", base + "/slow", timeout=0.5)) == (
             f"{base}/slow/wp-json/wp/v2/posts?per_page=100&page=1&_embed=1: no answer within 0.5 s"
         )
-        assert time.perf_counter() - started < 2.5
     assert failure(Source("wp-json", "ftp://site.example/")) == (
         "ftp://site.example/: only http and https URLs can be fetched"
     )
