@@ -9,9 +9,11 @@ binaries are missing its tests skip, or fail when CI is set.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -90,32 +92,34 @@ def postgres_server(request: pytest.FixtureRequest) -> Server:
         pytest.skip(reason)
     # Under /tmp, not pytest's tmp_path: the unprivileged user must reach it and the socket path must be short.
     folder = Path(tempfile.mkdtemp(prefix="recommender-pg-"))
+    (folder / "pw").write_text(PASSWORD)
     as_user: list[str] = []
     if os.geteuid() == 0:
-        shutil.chown(folder, "nobody")
+        for path in (folder, folder / "pw"):
+            shutil.chown(path, "nobody")
         as_user = ["runuser", "-u", "nobody", "--"]
-    (folder / "pw").write_text(PASSWORD)
-    shutil.chown(folder / "pw", "nobody") if as_user else None
     data, port = folder / "data", _free_port()
 
     def run(*command: str) -> None:
-        subprocess.run([*as_user, *command], cwd=folder, check=True, capture_output=True, timeout=60)
+        done = subprocess.run([*as_user, *command], cwd=folder, capture_output=True, text=True, timeout=60)
+        if done.returncode:
+            log = (folder / "log").read_text(errors="replace")[-2000:] if (folder / "log").exists() else ""
+            pytest.fail(f"{Path(command[0]).name} failed: {done.stderr.strip()}\n{log}")
 
     def stop() -> None:
         subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate"],
                        cwd=folder, capture_output=True, timeout=60)  # fmt: skip
+        pid_file = data / "postmaster.pid"
+        if pid_file.exists():  # pg_ctl could not stop it: end the postmaster by its PID
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
         shutil.rmtree(folder, ignore_errors=True)
 
     request.addfinalizer(stop)
     run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(folder / "pw"),
         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
-    try:
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60", "-o", options,
-            "start")  # fmt: skip
-    except subprocess.CalledProcessError:
-        log = (folder / "log").read_text(errors="replace") if (folder / "log").exists() else ""
-        pytest.fail(f"PostgreSQL did not start:\n{log[-2000:]}")
+    run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60", "-o", options, "start")
     return Server(port, folder)
 
 
@@ -128,7 +132,7 @@ class Database:
 
     backend: str
     url: str
-    execute: Callable[[str, Sequence[Any]], None]
+    execute: Callable[[Sequence[tuple[str, Sequence[Any]]]], None]  # statements and their parameters
     count: Callable[[str], int]
 
 
@@ -155,7 +159,8 @@ SCHEMA = {
         " tags TEXT, views NUMERIC, author TEXT)",
     ],
     "postgresql": [
-        "DROP TABLE IF EXISTS posts, fields",
+        "DROP TABLE IF EXISTS posts, fields CASCADE",
+        "DROP FUNCTION IF EXISTS wipe",
         "CREATE TABLE posts (id text, title text, body text, section text, tags text[], published_at date)",
         "CREATE TABLE fields (id bigint, title text, body text, published_at timestamptz, created timestamp,"
         " day date, tags text[], views numeric, author text)",
@@ -177,22 +182,23 @@ def _for_sqlite(value: Any) -> Any:
 
 
 def _fill(database: Database) -> None:
-    for statement in SCHEMA[database.backend]:
-        database.execute(statement, ())
+    statements: list[tuple[str, Sequence[Any]]] = [(statement, ()) for statement in SCHEMA[database.backend]]
     mark = "?" if database.backend == "sqlite" else "%s"
     for r in TINY:
         post = [r["id"], r["title"], r["body"], r["section"], r["tags"], date.fromisoformat(str(r["published_at"]))]
-        database.execute(f"INSERT INTO posts VALUES ({', '.join([mark] * 6)})", post)
+        statements.append((f"INSERT INTO posts VALUES ({', '.join([mark] * 6)})", post))
     for row in FIELDS:
-        database.execute(f"INSERT INTO fields VALUES ({', '.join([mark] * 9)})", row)
+        statements.append((f"INSERT INTO fields VALUES ({', '.join([mark] * 9)})", row))
+    database.execute(statements)
 
 
 def _sqlite_database(folder: Path) -> Database:
     path = folder / "site.db"
 
-    def execute(statement: str, params: Sequence[Any]) -> None:
+    def execute(statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with sqlite3.connect(path) as db:
-            db.execute(statement, [_for_sqlite(v) for v in params])
+            for statement, params in statements:
+                db.execute(statement, [_for_sqlite(v) for v in params])
         db.close()
 
     def count(table: str) -> int:
@@ -207,9 +213,10 @@ def _sqlite_database(folder: Path) -> Database:
 
 
 def _postgres_database(server: Server) -> Database:
-    def execute(statement: str, params: Sequence[Any]) -> None:
+    def execute(statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with server.connect() as db:
-            db.execute(statement, params)
+            for statement, params in statements:
+                db.execute(statement, params)
 
     def count(table: str) -> int:
         with server.connect() as db:
@@ -312,10 +319,10 @@ def test_a_column_twice_is_refused(database: Database) -> None:
 @pytest.mark.parametrize(
     ("query", "says"),
     [
-        ("DELETE FROM posts", "got a DELETE statement"),
+        ("DELETE FROM posts", "got a statement starting with DELETE"),
         ("SELECT 1; DROP TABLE posts", "several separated by ';'"),
         ("SELECT id FROM posts; -- then\nUPDATE posts SET title = ''", "several separated by ';'"),
-        ("/* SELECT */ UPDATE posts SET title = ''", "got a UPDATE statement"),
+        ("/* SELECT */ UPDATE posts SET title = ''", "got a statement starting with UPDATE"),
         ("   ", "got no statement"),
     ],
 )
@@ -444,9 +451,7 @@ def test_postgres_refuses_a_write_hidden_in_with(postgres: Database) -> None:
 @pytest.mark.slow
 def test_postgres_transaction_is_read_only(postgres: Database) -> None:
     # A function that writes passes the statement check; the read-only transaction stops it.
-    postgres.execute(
-        "CREATE OR REPLACE FUNCTION wipe() RETURNS int LANGUAGE sql AS 'DELETE FROM posts RETURNING 1'", ()
-    )
+    postgres.execute([("CREATE FUNCTION wipe() RETURNS int LANGUAGE sql AS 'DELETE FROM posts RETURNING 1'", ())])
     message = _error(postgres, "SELECT wipe() AS id")
     assert "read-only transaction" in message
     assert postgres.count("posts") == len(TINY)

@@ -19,8 +19,10 @@ Read-only use: only a single ``SELECT`` or ``WITH`` statement is accepted,
 the transaction is marked read-only where the database supports it
 (PostgreSQL's ``SET TRANSACTION READ ONLY``, SQLite's ``PRAGMA query_only``)
 and it is always rolled back. This is a guard against mistakes, not a
-security boundary: a database function can still write. Give the
-recommender a database user that can only read.
+security boundary: the query can still read whatever the user may read and
+call functions whose effects escape the transaction, and other databases get
+only the statement check and the rollback. Give the recommender a database
+user that can only read what it needs.
 
 Every problem with the database or the query raises
 :class:`~recommender.errors.CorpusError` naming the source with its password
@@ -127,7 +129,7 @@ def check_select(query: str, name: str) -> str:
     first = re.match(r"[\s(]*(\w+)", code)
     keyword = first.group(1).upper() if first else ""
     if keyword not in ("SELECT", "WITH"):
-        got = f"a {keyword} statement" if keyword else "no statement"
+        got = f"a statement starting with {keyword}" if keyword else "no statement"
         raise CorpusError(f"{name}: the query must be a single SELECT (or WITH ... SELECT) statement, got {got}")
     if ";" in code:
         raise CorpusError(f"{name}: the query must be a single SELECT statement, got several separated by ';'")
