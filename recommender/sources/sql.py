@@ -81,6 +81,8 @@ def records(source: Source) -> Iterator[Record]:
         with connection:
             try:
                 _read_only(connection)
+                # yield_per: a server-side cursor read in batches; no_parameters: the driver runs the SQL
+                # as written, so the '%' of LIKE '%word%' is not taken for a placeholder.
                 result = connection.execution_options(yield_per=BATCH_ROWS, no_parameters=True).exec_driver_sql(
                     statement
                 )
