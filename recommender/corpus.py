@@ -198,7 +198,7 @@ def read_corpus(
     bar = _progress_bar(progress)
     try:
         for path in paths:
-            name = path.location if isinstance(path, Source) else str(path)
+            name = path.name if isinstance(path, Source) else str(path)
             for line, raw in records_of(path):
                 if bar is not None:
                     bar.update()
@@ -223,7 +223,7 @@ def read_corpus(
         if bar is not None:
             bar.close()
     if not articles:
-        names = ", ".join(p.location if isinstance(p, Source) else str(p) for p in paths)
+        names = ", ".join(p.name if isinstance(p, Source) else str(p) for p in paths)
         why = f" ({len(skipped)} bad record(s) skipped)" if skipped else ""
         raise CorpusError(f"corpus is empty: no valid articles in {names}{why}")
     return CorpusReport(articles, skipped)

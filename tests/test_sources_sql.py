@@ -468,10 +468,5 @@ def test_postgres_wrong_password(postgres_server: Server) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_corpus names a source by Source.location in record messages (corpus.py); "
-    "it should use recommender.sources.sql.masked for sql sources",
-)
 def test_postgres_record_errors_hide_the_password(postgres: Database) -> None:
     _error(postgres, "SELECT '' AS id, 'title' AS title")

@@ -75,6 +75,15 @@ class Source:
             raise InvalidInputError(f"max_bytes must be at least 1, got {self.max_bytes!r}")
 
     @property
+    def name(self) -> str:
+        """The location as messages show it: a database URL's password masked."""
+        if self.kind == "sql":
+            from .sql import masked
+
+            return masked(self.location)
+        return self.location
+
+    @property
     def is_url(self) -> bool:
         return self.location.startswith(("http://", "https://"))
 
