@@ -126,3 +126,13 @@ def test_title_and_url_keys() -> None:
     assert url_key("https://a.example/x?id=3") != url_key("https://a.example/x?id=4")
     # Non-web schemes say nothing about the page: never a duplicate key.
     assert url_key("javascript:alert(1)") == "" and url_key("mailto:a@b.example") == "" and url_key(None) == ""
+
+
+def test_a_reply_subject_is_no_headline() -> None:
+    from recommender.fit import headline_key
+
+    assert (
+        headline_key("Re: Graphics cards") == "" and headline_key("AW: Frage") == "" and headline_key("Fwd: memo") == ""
+    )
+    assert headline_key("Brown names 16 March for Budget") == title_key("brown names 16 march for budget")
+    assert headline_key("Regional news: rain") == "regional news rain"
