@@ -215,6 +215,7 @@ def test_batched_signatures_equal_one_signature_per_segment() -> None:
     assert _signatures("") == set() and _signatures("tiny\nbits") == set()
 
 
+@pytest.mark.slow
 def test_randomized_svd_finds_the_top_singular_subspace() -> None:
     import scipy.sparse as sp
 
