@@ -99,6 +99,28 @@ def records_of(item: Source | str | os.PathLike[str]) -> Iterator[Record]:
     return records
 
 
+def folder_files(root: Path, suffixes: tuple[str, ...], what: str) -> tuple[list[Path], Path]:
+    """The files with ``suffixes`` below a folder (hidden ones left out), sorted, and the folder they are relative to.
+
+    A single file stands for itself; a missing path or a folder without such
+    files is a CorpusError naming ``what`` was looked for.
+    """
+    if root.is_file():
+        return [root], root.parent
+    if not root.is_dir():
+        raise CorpusError(f"{root}: no such folder: the path does not exist")
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in suffixes
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if not files:
+        raise CorpusError(f"{root}: no {what} ({', '.join(suffixes)}) in this folder")
+    return files, root
+
+
 def sniff(path: Path) -> str:
     """The source kind of a path where it is unambiguous; CorpusError where it is not.
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..corpus import RecordError
 from ..errors import CorpusError
+from . import folder_files
 from .fetch import fetch
 
 if TYPE_CHECKING:
@@ -55,20 +56,7 @@ def records(source: Source) -> Iterator[Record]:
 
 
 def _file_records(root: Path) -> Iterator[Record]:
-    if root.is_file():
-        files, root = [root], root.parent
-    elif root.is_dir():
-        files = sorted(
-            p
-            for p in root.rglob("*")
-            if p.suffix.lower() in SUFFIXES
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
-        if not files:
-            raise CorpusError(f"{root}: no HTML files (.html, .htm) in this folder")
-    else:
-        raise CorpusError(f"{root}: no such folder: the path does not exist")
+    files, root = folder_files(root, SUFFIXES, "HTML files")
     for path in files:
         relative = path.relative_to(root).as_posix()
         try:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from frontmatter.default_handlers import BaseHandler, JSONHandler, YAMLHandler
 
 from ..corpus import RecordError
-from ..errors import CorpusError
+from . import folder_files
 
 if TYPE_CHECKING:
     from . import Record, Source
@@ -52,20 +52,7 @@ _JEKYLL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})-")
 def records(source: Source) -> Iterator[Record]:
     """One record per Markdown file of the folder (or the one file) named by the source."""
     root = Path(source.location)
-    if root.is_file():
-        files, root = [root], root.parent
-    elif root.is_dir():
-        files = sorted(
-            p
-            for p in root.rglob("*")
-            if p.suffix.lower() in SUFFIXES
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
-        if not files:
-            raise CorpusError(f"{root}: no Markdown files (.md, .markdown) in this folder")
-    else:
-        raise CorpusError(f"{root}: no such folder: the path does not exist")
+    files, root = folder_files(root, SUFFIXES, "Markdown files")
     for path in files:
         relative = path.relative_to(root).as_posix()
         try:
