@@ -172,10 +172,10 @@ def _train_command(corpus: Path, models: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def forking_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from recommender.tfidf import _PARALLEL_MIN_DOCS
+    from recommender.counting import PARALLEL_MIN_DOCS
 
     # Large enough for the forked counting workers, small enough to reach them in a second or two.
-    return synthetic_corpus(tmp_path_factory.mktemp("fork") / "corpus.jsonl", _PARALLEL_MIN_DOCS + 2000)
+    return synthetic_corpus(tmp_path_factory.mktemp("fork") / "corpus.jsonl", PARALLEL_MIN_DOCS + 2000)
 
 
 @pytest.mark.slow
