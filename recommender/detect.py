@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -54,16 +54,20 @@ def detect(text: str) -> str | None:
     return None if found is None else str(found.iso_code_639_1.name).lower()
 
 
-def corpus_languages(texts: Sequence[str], given: Sequence[str | None]) -> list[str]:
-    """One language per article: the given one (normalised), else detected as the module says."""
+def corpus_languages(text_of: Callable[[int], str], given: Sequence[str | None]) -> list[str]:
+    """One language per article: the given one (normalised), else detected as the module says.
+
+    ``text_of(i)`` gives article ``i``'s text; it is only asked for articles without a language.
+    """
     languages = [normalize_language(code) for code in given]
     missing = [i for i, code in enumerate(languages) if code is None]
     if not missing:
         return [code for code in languages if code is not None]
     step = max(1, len(missing) // SAMPLE)
-    if _looks_english([texts[i] for i in missing[::step]]):
+    sample = [text_of(i) for i in missing[::step]]
+    if _looks_english(sample):
         return [code or DEFAULT_LANGUAGE for code in languages]
-    probe = Counter(detect(texts[i]) for i in missing[::step])
+    probe = Counter(detect(text) for text in sample)
     probe.pop(None, None)
     known = Counter(code for code in languages if code is not None)
     if probe:
@@ -71,7 +75,7 @@ def corpus_languages(texts: Sequence[str], given: Sequence[str | None]) -> list[
         if count >= UNANIMOUS * sum(probe.values()):
             return [code or str(top) for code in languages]
     for i in missing:
-        languages[i] = detect(texts[i])
+        languages[i] = detect(text_of(i))
     known.update(code for code in languages if code is not None)
     fallback = known.most_common(1)[0][0] if known else DEFAULT_LANGUAGE
     return [code or fallback for code in languages]

@@ -56,7 +56,7 @@ def _languages(articles: Sequence[Article], options: TrainOptions) -> list[str]:
         return [normalize_language(code) or DEFAULT_LANGUAGE for code in given]
     from .detect import corpus_languages
 
-    return corpus_languages([f"{a.title}\n{a.body}" for a in articles], given)
+    return corpus_languages(lambda i: f"{articles[i].title}\n{articles[i].body[:1000]}", given)
 
 
 def filter_arrays(articles: Sequence[Article]) -> tuple[dict[str, np.ndarray], list[str], dict[str, list[int]]]:

@@ -63,11 +63,12 @@ def test_detection_of_articles_and_corpora() -> None:
     assert detect("新华社北京电 今天") == "zh"
     assert detect("12345 !!!") is None
     english = ["The council approved the new tram line for the city"] * 40
-    assert corpus_languages(english, [None] * 40) == ["en"] * 40
+    assert corpus_languages(english.__getitem__, [None] * 40) == ["en"] * 40
     mixed = [*english[:4], "Le gouvernement a présenté une réforme des retraites aujourd'hui"]
-    assert corpus_languages(mixed, [None, None, "en", None, None]) == ["en", "en", "en", "en", "fr"]
+    assert corpus_languages(mixed.__getitem__, [None, None, "en", None, None]) == ["en", "en", "en", "en", "fr"]
     # A record's own language wins, normalised.
-    assert corpus_languages(["Hello there my friend"], ["pt-BR"]) == ["pt"]
+    asked: list[int] = []
+    assert corpus_languages(lambda i: asked.append(i) or "", ["pt-BR"]) == ["pt"] and asked == []
 
 
 MIXED = [
