@@ -60,10 +60,23 @@ class ChangeLog:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            # Switching a new database to WAL takes an exclusive lock that SQLite
+            # does not wait for: two processes opening the log at once saw
+            # "database is locked". Retried here, for as long as a busy writer
+            # would be waited for.
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
+                try:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        connection.close()
+                        raise
+                    time.sleep(0.01)
             # FULL: the WAL is fsynced at every commit, so a returned append is durable.
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(_SCHEMA)
             self._connection = connection
         return self._connection
 
