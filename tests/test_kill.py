@@ -36,22 +36,15 @@ def synthetic_corpus(path: Path, n: int) -> Path:
     return write_jsonl(path, records)
 
 
+def _train_command(corpus: Path, models: Path, *extra: str, quiet: bool = True) -> list[str]:
+    command = [sys.executable, "-m", "recommender", "train", "--corpus", str(corpus), "--models-dir", str(models)]
+    return [*command, "--min-df", "1", *(["--quiet"] if quiet else []), *extra]
+
+
 def start_training(corpus: Path, models: Path) -> subprocess.Popen[bytes]:
+    # With its progress bar: a test waits for the neighbours step in it.
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "recommender",
-            "train",
-            "--corpus",
-            str(corpus),
-            "--models-dir",
-            str(models),
-            "--min-df",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        _train_command(corpus, models, quiet=False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
 
@@ -151,23 +144,6 @@ def _wait_until(condition, timeout: float, what: str) -> None:  # type: ignore[n
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.01)
-
-
-def _train_command(corpus: Path, models: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "recommender",
-        "train",
-        "--corpus",
-        str(corpus),
-        "--models-dir",
-        str(models),
-        "--min-df",
-        "1",
-        "--quiet",
-        *extra,
-    ]
 
 
 @pytest.fixture(scope="module")
