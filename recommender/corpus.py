@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CorpusError, InvalidInputError
-from .text import clean_line, clean_text, make_excerpt
+from .text import clean_line, clean_text, escape_line, escape_text, make_excerpt
 from .values import parse_iso
 
 FORMATS = (".jsonl", ".ndjson", ".json", ".csv")
@@ -248,8 +248,8 @@ def parse_record(raw: dict[str, Any]) -> Article:
     section = _optional_str(raw, "section")
     if section is None:
         section = _optional_str(raw, "category")
-    excerpt = values.pop("excerpt")
-    excerpt = clean_line(excerpt) if excerpt else make_excerpt(body or title, EXCERPT_CHARS)
+    # A blank excerpt (or a blank url, author...) is no value: derived (or None) as when absent.
+    excerpt = clean_line(values.pop("excerpt") or "") or make_excerpt(body or title, EXCERPT_CHARS)
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     for name, value in extra.items():
         long = _find_long_integer(value)
@@ -267,11 +267,39 @@ def parse_record(raw: dict[str, Any]) -> Article:
         body=body,
         excerpt=excerpt,
         published_at=_parse_date(raw.get("published_at")),
-        section=section.strip() if section else None,
+        section=section.strip() or None if section else None,
         tags=_parse_tags(raw.get("tags")),
         extra=extra,
-        **{k: (v.strip() if v else None) for k, v in values.items()},
+        **{k: v.strip() or None if v else None for k, v in values.items()},
     )
+
+
+def article_record(article: Article) -> dict[str, Any]:
+    """A raw record of ``article`` that :func:`parse_record` reads back as the same article.
+
+    What the change log and a bundle's ``articles.jsonl`` store. Fields are
+    already clean; the few characters cleaning would decode again ('&' of an
+    entity, '<' of a tag) are escaped, and the excerpt is kept even when it was
+    derived. JSON-able when the extra fields are (they are for every source).
+    """
+    record: dict[str, Any] = {
+        **article.extra,
+        "id": article.id,
+        "title": escape_line(article.title),
+        "body": escape_text(article.body),
+        "excerpt": escape_line(article.excerpt) if article.excerpt is not None else None,
+        "url": article.url,
+        "image": article.image,
+        "published_at": article.published_at,
+        "section": article.section,
+        "tags": list(article.tags),
+        "author": article.author,
+        "language": article.language,
+    }
+    if "category" in article.extra and article.section is None:
+        # Beside a category, a blank section says "no section" (None would let the category be one).
+        record["section"] = ""
+    return record
 
 
 def _parse_id(value: Any) -> str:

@@ -134,6 +134,39 @@ def clean_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# What html.unescape takes for a character reference: '&' and a number, or a
+# name (ended by a space, '<', '&', '#', ';' or 32 characters, with an optional ';').
+_REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+def _protect_references(text: str) -> str:
+    """``text`` with '&amp;' for every '&' that html.unescape would decode (and no other).
+
+    Only the ampersands that start a reference are escaped, so a cleaned field
+    ("AT&T", "R&D") stays as long as it was.
+    """
+    if "&" not in text:
+        return text
+    return _REFERENCE.sub(lambda m: "&amp;" + m[0][1:] if html.unescape(m[0]) != m[0] else m[0], text)
+
+
+def escape_line(text: str) -> str:
+    """The inverse of :func:`clean_line` on its results: ``clean_line(escape_line(t)) == t``."""
+    return _protect_references(text)
+
+
+def escape_text(text: str) -> str:
+    """The inverse of :func:`clean_text` on its results: ``clean_text(escape_text(t)) == t``.
+
+    Text that would be taken for HTML gets its '<' as '&lt;': read back, it is
+    plain text whose references are decoded, which gives ``t`` again.
+    """
+    text = _protect_references(text)
+    if looks_like_html(text):
+        text = text.replace("<", "&lt;")
+    return text
+
+
 def make_excerpt(text: str, max_chars: int = 160) -> str:
     """The start of ``text``, at most ``max_chars`` long, cut at a word boundary.
 
