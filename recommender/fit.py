@@ -201,15 +201,25 @@ def _check_ids(articles: Sequence[Article]) -> None:
 
 
 def fit_parts(
-    articles: Sequence[Article], options: TrainOptions, *, progress: bool = False, allow_empty: bool = False
+    articles: Sequence[Article],
+    options: TrainOptions,
+    *,
+    progress: bool = False,
+    allow_empty: bool = False,
+    log_seq: int = 0,
 ) -> ModelParts:
     """Fit the model and precompute neighbours, in memory.
 
     Refuses (InvalidInputError) a model that could answer nothing, an empty
     vocabulary or no article with a single neighbour, unless ``allow_empty``.
+    ``log_seq`` is the last change of the change log the articles include (a
+    compaction's); 0, for a plain training, means every logged change is newer.
     """
     options.validate()
+    if isinstance(log_seq, bool) or not isinstance(log_seq, int) or log_seq < 0:
+        raise InvalidInputError(f"log_seq must be an integer >= 0, got {log_seq!r}")
     _check_ids(articles)
+    given = articles
     timings: dict[str, float] = {}
     lap = _stopwatch()
     digest = corpus_digest(articles)
@@ -324,8 +334,19 @@ def fit_parts(
         "language_counts": dict(sorted(Counter(languages).items())),
         "boilerplate": boilerplate[:100],
         "timings": timings,
+        "log_seq": log_seq,
     }
-    return ModelParts(manifest, ids, list(model.terms_), model.stop_words_, sections, tags, b"".join(metadata), arrays)
+    return ModelParts(
+        manifest,
+        ids,
+        list(model.terms_),
+        model.stop_words_,
+        sections,
+        tags,
+        b"".join(metadata),
+        arrays,
+        articles=given,
+    )
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

@@ -12,11 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import BundleError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .corpus import Article
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
@@ -26,6 +31,11 @@ STOP_WORDS_FILE = "stop_words.json"
 METADATA_FILE = "metadata.jsonl"
 SECTIONS_FILE = "sections.json"
 TAGS_FILE = "tags.json"
+# The articles a model was fitted on (as given, before boilerplate stripping),
+# one corpus.article_record per line in corpus order: what a compaction refits
+# on. Listed with its checksum like every file, but read (and verified) only by
+# bundle.read_records, never on load: it is the size of the corpus's text.
+ARTICLES_FILE = "articles.jsonl"
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ class ModelParts:
     ``manifest`` holds the version, the parameters (the training options and
     the vectoriser's) and the counts; ``metadata`` is every article's public
     metadata as JSON lines (bytes in memory, a memory map once loaded), cut by
-    ``arrays["meta_offsets"]``.
+    ``arrays["meta_offsets"]``. ``articles`` are the articles a fitted model
+    was fitted on, saved as :data:`ARTICLES_FILE`; a loaded model has none.
     """
 
     manifest: dict[str, Any]
@@ -91,6 +102,7 @@ class ModelParts:
     metadata: Any
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     folder: Path | None = None  # where the parts were loaded from, if they were
+    articles: Sequence[Article] | None = None
 
     @property
     def version(self) -> str:

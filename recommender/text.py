@@ -162,7 +162,7 @@ def escape_text(text: str) -> str:
     plain text whose references are decoded, which gives ``t`` again.
     """
     text = _protect_references(text)
-    if looks_like_html(text):
+    if "<" in text and looks_like_html(text):
         text = text.replace("<", "&lt;")
     return text
 
