@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -42,20 +44,41 @@ class _TooSlow(HTTPException):
     """Raised from ``receive`` when the body is not complete by the deadline."""
 
 
+@dataclass(frozen=True)
+class BodyRule:
+    """The largest body a path takes and its media types (JSON, and ``also`` besides)."""
+
+    max_bytes: int
+    also: tuple[bytes, ...] = ()
+
+    def accepts(self, content_type: bytes) -> bool:
+        media = content_type.split(b";", 1)[0].strip().lower()
+        return _is_json(content_type) or media in self.also
+
+    def expected(self) -> str:
+        return " or ".join([*(m.decode() for m in self.also), "application/json"])
+
+
 class BodyGuard:
     """413 for bodies over ``max_bytes`` (declared or streamed), 415 for non-JSON bodies,
     408 for a body not received within ``timeout`` seconds of the request's start.
 
-    Only methods that carry a body are checked for size and type; nothing is
-    buffered here. Any request whose body is not read to its end by the time
-    the answer starts gets ``Connection: close``, so that a client stalling
-    in its body does not hold the connection.
+    ``rules`` gives some paths a limit and media types of their own (the
+    batch write route takes JSON Lines up to a larger size). Only methods
+    that carry a body are checked for size and type; nothing is buffered
+    here. Any request whose body is not read to its end by the time the
+    answer starts gets ``Connection: close``, so that a client stalling in
+    its body does not hold the connection.
     """
 
-    def __init__(self, app: Any, max_bytes: int, timeout: float = 15.0) -> None:
+    def __init__(
+        self, app: Any, max_bytes: int, timeout: float = 15.0, rules: Mapping[str, BodyRule] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.rules = dict(rules or {})
+        self.default = BodyRule(max_bytes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -65,6 +88,8 @@ class BodyGuard:
         if not declared_body(headers):
             await self.app(scope, receive, send)
             return
+        rule = self.rules.get(scope["path"], self.default)
+        max_bytes = rule.max_bytes
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         complete = False
@@ -98,15 +123,15 @@ class BodyGuard:
                 except ValueError:
                     await _reply(send, 400, "Content-Length must be an integer")
                     return
-                if declared > self.max_bytes:
-                    if declared <= DRAIN_FACTOR * self.max_bytes:
+                if declared > max_bytes:
+                    if declared <= DRAIN_FACTOR * max_bytes:
                         await drain(declared)
-                    await _reply(send, 413, f"request body must be at most {self.max_bytes} bytes, got {declared}")
+                    await _reply(send, 413, f"request body must be at most {max_bytes} bytes, got {declared}")
                     return
-            if not _is_json(headers.get(b"content-type", b"")):
+            if not rule.accepts(headers.get(b"content-type", b"")):
                 ctype = headers.get(b"content-type", b"").decode("latin-1") or "none"
-                await drain(DRAIN_FACTOR * self.max_bytes)
-                await _reply(send, 415, f"request body must be application/json, got {ctype}")
+                await drain(DRAIN_FACTOR * max_bytes)
+                await _reply(send, 415, f"request body must be {rule.expected()}, got {ctype}")
                 return
         received = 0
         started = False
@@ -116,9 +141,9 @@ class BodyGuard:
             message = await timed_receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    await drain(DRAIN_FACTOR * self.max_bytes)
-                    raise _TooLarge(413, f"request body must be at most {self.max_bytes} bytes")
+                if received > max_bytes:
+                    await drain(DRAIN_FACTOR * max_bytes)
+                    raise _TooLarge(413, f"request body must be at most {max_bytes} bytes")
             return message
 
         async def closing_send(message: dict[str, Any]) -> None:
