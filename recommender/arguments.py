@@ -270,6 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-log", action="store_true", help="log every request")
     _add_models_dir(p)
 
+    p = sub.add_parser("upsert", help="log new or edited articles (applied by running servers, folded in by compact)")
+    _add_inputs(p)
+    _add_models_dir(p)
+
+    p = sub.add_parser("delete", help="log the deletion of articles (applied by running servers, folded in by compact)")
+    p.add_argument("ids", nargs="+", metavar="ID", help="article id (repeatable)")
+    _add_models_dir(p)
+
+    p = sub.add_parser("compact", help="fold the change log into a new current bundle, then truncate the log")
+    _add_models_dir(p)
+    p.add_argument("--force", action="store_true", help="refit even when no change is logged")
+    p.add_argument(
+        "--keep", type=_int_in("--keep", 1, 1000), default=3, help="bundle versions kept on disk (default 3)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("info", help="show the current bundle's manifest")
     p.add_argument("--format", choices=("text", "json"), default="text")
     _add_models_dir(p)

@@ -264,6 +264,33 @@ def _cmd_orphans(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 0
 
 
+def _cmd_upsert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .bundle import resolve
+    from .corpus import read_corpus
+    from .writes import log_upserts
+
+    inputs = _inputs(args, parser)
+    resolve(_models_dir(args))  # no current bundle: say so before reading the corpus
+    logged = log_upserts(_models_dir(args), read_corpus(inputs, on_error="fail").articles)
+    print(f"logged {logged.count} upserts (seq {logged.first}-{logged.last})")
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .writes import log_deletes
+
+    logged = log_deletes(_models_dir(args), args.ids)
+    print(f"logged {logged.count} deletes (seq {logged.first}-{logged.last})")
+    return 0
+
+
+def _cmd_compact(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .compact import compact
+
+    print(compact(_models_dir(args), keep=args.keep, force=args.force, progress=not args.quiet).summary())
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import os
 
@@ -286,4 +313,7 @@ _COMMANDS = {
     "related": _cmd_related,
     "export": _cmd_export,
     "info": _cmd_info,
+    "upsert": _cmd_upsert,
+    "delete": _cmd_delete,
+    "compact": _cmd_compact,
 }
