@@ -141,6 +141,8 @@ def compact(
         last = max(log.last_seq(), since)
         changes = [change for change in log.since(since) if change.seq <= last]
         if not changes and not force:
+            # Changes the bundle already includes (a compaction killed before its truncation) go now.
+            log.truncate(since)
             return CompactResult(False, folder.name, int(manifest.get("articles", 0)), 0, 0, 0, since, 0, 0.0)
         base = bundle_articles(folder)
         merged = merge(base, changes)

@@ -177,3 +177,28 @@ def test_no_bundle_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     with pytest.raises(BundleError, match="no current model in"):
         compact(tmp_path / "models")
+
+
+def test_a_compaction_stopped_before_the_truncation_loses_nothing(
+    tiny_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ChangeLog(tiny_models) as log:
+        log.append("delete", "b1")
+        log.append("upsert", "n1", article_record(parse_record(NEW)))
+
+    def killed(self: ChangeLog, through: int) -> int:
+        raise KeyboardInterrupt  # as if killed right after the switch of current
+
+    monkeypatch.setattr(ChangeLog, "truncate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        compact(tiny_models)
+    monkeypatch.undo()
+    parts = load_bundle(tiny_models)
+    assert log_seq(parts.manifest) == 2 and "n1" in parts.ids and "b1" not in parts.ids
+    with ChangeLog(tiny_models) as log:
+        assert [c.seq for c in log.since(0)] == [1, 2]
+        assert list(log.since(log_seq(parts.manifest))) == []  # replay has nothing to apply twice
+    result = compact(tiny_models)
+    assert not result.compacted and result.version == parts.version
+    with ChangeLog(tiny_models) as log:
+        assert list(log.since(0)) == []
