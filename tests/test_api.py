@@ -334,9 +334,21 @@ def test_model_summary(client: TestClient, rec: Recommender) -> None:
         "parameters",
         "libraries",
         "languages",
+        "base_version",
+        "log_seq",
+        "drift",
     }
     assert body["languages"] == {"en": len(TINY) + len(EXTRA) + 3}
-    assert body["version"] == rec.version
+    assert body["version"] == body["base_version"] == rec.version
+    assert body["log_seq"] == 0
+    assert body["drift"] == {
+        "added": 0,
+        "edited": 0,
+        "deleted": 0,
+        "unknown_token_share": 0.0,
+        "log_seq": 0,
+        "base_version": rec.version,
+    }
     assert body["articles"] == len(TINY) + len(EXTRA) + 3
     assert body["k"] == 5
     assert body["parameters"]["min_similarity"] == 0.01

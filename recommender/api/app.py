@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import InvalidInputError, RecommenderError, UnknownArticleError
 from .cache import ResponseCache
-from .guard import BodyGuard
+from .changes import LogWriter, compact_every, follow_log
+from .guard import BodyGuard, BodyRule
 from .head import HeadAsGet
 from .metrics import Metrics, MetricsMiddleware
 from .params import openapi_parameters
@@ -34,14 +35,19 @@ log = logging.getLogger("recommender.api")
 DESCRIPTION = """Related articles ("You May Also Like") for a site's own corpus.
 
 Lists are precomputed at training time for corpus articles and computed on
-demand for free text. Every JSON error body is `{"detail": "..."}`.
+demand for free text. Articles can be added, replaced and deleted live (with
+the admin token): every write is logged durably and applied by every worker.
+Every JSON error body is `{"detail": "..."}`.
 """
+BATCH_PATH = "/v1/admin/articles"
+# The batch route's media types besides application/json: the names JSON Lines goes by.
+JSON_LINES = (b"application/x-ndjson", b"application/ndjson", b"application/jsonl", b"application/x-jsonlines")
 
 
 async def _reload_quietly(holder: ModelHolder) -> None:
     """Load the current bundle in a thread; a refused bundle is logged by the holder and the old model serves."""
     with contextlib.suppress(RecommenderError):
-        await asyncio.to_thread(holder.load)
+        await holder.reload()
 
 
 async def _watch_current(holder: ModelHolder, interval: float) -> None:
@@ -63,9 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
     holder = ModelHolder(settings.models_dir)
+    writer = LogWriter(settings.models_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loads the bundle and replays the change log: a new worker serves every write so far.
         with contextlib.suppress(RecommenderError):
             holder.load()
         loop = asyncio.get_running_loop()
@@ -80,18 +88,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
             installed = True
-        watcher = None
+        background = []
         if settings.model_watch_interval > 0:
-            watcher = loop.create_task(_watch_current(holder, settings.model_watch_interval))
+            background.append(loop.create_task(_watch_current(holder, settings.model_watch_interval)))
+        if settings.log_poll_interval > 0:
+            watching = settings.model_watch_interval > 0
+            background.append(loop.create_task(follow_log(holder, settings.log_poll_interval, watching=watching)))
+        if settings.compact_interval > 0:
+            background.append(loop.create_task(compact_every(settings.models_dir, settings.compact_interval)))
         try:
             yield
         finally:
             if installed:
                 loop.remove_signal_handler(signal.SIGHUP)
-            if watcher is not None:
-                watcher.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await task
+            await writer.close()
+            holder.close()
 
     app = FastAPI(
         title="recommender",
@@ -101,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.holder = holder
+    app.state.writer = writer
     app.state.metrics = metrics = Metrics(holder)
     app.state.responses = ResponseCache(settings.response_cache_size, settings.response_cache_bytes)
     app.state.cache_control = f"public, max-age={settings.cache_max_age}"
@@ -117,7 +133,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout,
+        rules={BATCH_PATH: BodyRule(settings.max_batch_bytes, JSON_LINES)},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.exceptions import HTTPException
 
 from ..recommend import Recommender
+from .changes import LogWriter
 from .metrics import Metrics
 from .settings import Settings
 from .state import ModelHolder
@@ -28,6 +29,10 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics  # type: ignore[no-any-return]
 
 
+async def get_writer(request: Request) -> LogWriter:
+    return request.app.state.writer  # type: ignore[no-any-return]
+
+
 def current_model(request: Request) -> Recommender:
     """The model serving this request, or 503 when none is loaded."""
     rec: Recommender | None = request.app.state.holder.current
@@ -44,3 +49,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ModelDep = Annotated[Recommender, Depends(get_model)]
+WriterDep = Annotated[LogWriter, Depends(get_writer)]

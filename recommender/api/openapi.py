@@ -20,3 +20,13 @@ JSON_ERRORS: dict[int | str, dict[str, Any]] = {
     }
     for code, spec in ERRORS.items()
 }
+
+# The write routes' errors besides the token's (see routes.admin.ADMIN_ERRORS).
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "body is not valid UTF-8"},
+    408: {"model": Error, "description": "body not received in time"},
+    413: {"model": Error, "description": "body too large"},
+    415: {"model": Error, "description": "body of another media type"},
+    422: {"model": Error, "description": "a record breaks a rule of the corpus format (the message names the field)"},
+    503: {"model": Error, "description": "no model loaded"},
+}

@@ -14,7 +14,7 @@ class Settings(BaseSettings):
 
     ``RECOMMENDER_CORS_ORIGINS`` takes a comma-separated list
     (``https://a.example,https://b.example``); an empty admin token disables
-    the reload route. Durations are in seconds.
+    the reload and write routes. Durations are in seconds.
     """
 
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
@@ -26,11 +26,19 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     cache_max_age: int = Field(300, ge=0)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # The batch write route (POST /v1/admin/articles) takes a JSON Lines body up to this size.
+    max_batch_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     response_cache_size: int = Field(4096, ge=0, le=1_000_000)
     response_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
     # Every worker checks where models/current points this often (seconds; 0: never) and
     # loads the bundle when the link changes, so that all workers follow a reload.
     model_watch_interval: float = Field(0.5, ge=0, le=60)
+    # Every worker reads the change log's newest sequence number this often (seconds; 0:
+    # never) and applies the changes it has not seen, so that all workers serve every write.
+    log_poll_interval: float = Field(0.1, ge=0, le=60)
+    # Run `recommender compact` this often (seconds; 0: never): it folds the change log
+    # into a new bundle, which every worker then loads.
+    compact_interval: float = Field(0, ge=0)
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     header_timeout: float = Field(10.0, gt=0, le=600)
     body_timeout: float = Field(15.0, gt=0, le=600)

@@ -1,29 +1,45 @@
-"""The model the service answers from, swapped atomically on reload."""
+"""The model the service answers from: swapped atomically on reload, kept in step with the change log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..bundle import CURRENT
+from ..changelog import LOG_FILE, ChangeLog
 from ..errors import BundleError
 from ..recommend import Recommender
+
+if TYPE_CHECKING:
+    from ..live import Applied
 
 log = logging.getLogger("recommender.api")
 
 _NEVER = object()
+# How many applied changes are remembered for the write routes that logged them
+# (a route reads its own change's outcome right after applying it).
+_REMEMBERED = 10_000
 
 
 class ModelHolder:
-    """Holds the current :class:`Recommender`.
+    """Holds the current :class:`Recommender` and applies the change log to it.
 
-    A request reads ``holder.current`` once and uses that object to the end,
-    so a reload (which builds and verifies the new model completely before
-    one assignment replaces the reference) never mixes two models in one
-    answer. A bundle that fails verification leaves the old model serving.
+    A request reads ``holder.current`` once and uses that object to the end.
+    A reload builds the new model completely in a thread (``read``: load the
+    bundle and replay the log), then, on the event loop, catches it up with
+    the log and swaps it in with one assignment (``install``), so no answer
+    mixes two models. A bundle that fails verification leaves the old model
+    serving.
+
+    The model is not safe to change while it answers: every ``sync`` (which
+    applies new log changes to it) must run on the event loop, where the
+    query routes run, so that it never overlaps one.
 
     ``link_changed`` tells whether ``models/current`` points somewhere else
     than at the last load (successful or not): every worker polls it, so all
@@ -37,6 +53,8 @@ class ModelHolder:
         self.loaded_at: float | None = None
         self._loaded_link: object = _NEVER
         self._lock = threading.Lock()
+        self._logs = threading.local()  # an SQLite connection belongs to the thread that opened it
+        self._applied: OrderedDict[int, Applied] = OrderedDict()
 
     def link(self) -> str | None:
         """Where ``models/current`` points now (None when there is no link)."""
@@ -49,16 +67,79 @@ class ModelHolder:
         """True when ``models/current`` moved since the last load attempt."""
         return self.link() != self._loaded_link
 
-    def load(self) -> Recommender:
-        """Load the current bundle from disk and swap it in; BundleError if it is bad."""
+    def change_log(self) -> ChangeLog:
+        """This thread's reader of the change log."""
+        reader: ChangeLog | None = getattr(self._logs, "log", None)
+        if reader is None:
+            reader = self._logs.log = ChangeLog(self.models_dir)
+        return reader
+
+    def close(self) -> None:
+        """Close this thread's reader of the change log."""
+        reader: ChangeLog | None = getattr(self._logs, "log", None)
+        if reader is not None:
+            reader.close()
+            self._logs.log = None
+
+    def read(self) -> Recommender:
+        """Load the current bundle and replay the change log (slow: run it in a thread); BundleError if bad."""
         with self._lock:
             self._loaded_link = self.link()
             try:
-                rec = Recommender.load(self.models_dir)
+                return Recommender.load(self.models_dir)
             except BundleError as exc:
                 log.error("model not loaded: %s", exc)
                 raise
-            self.current = rec
-            self.loaded_at = time.time()
-            log.info("serving model %s (%d articles)", rec.version, len(rec))
-            return rec
+
+    def has_log(self) -> bool:
+        """Whether the models directory holds a change log (a service that is never written to has none)."""
+        return (Path(self.models_dir) / LOG_FILE).exists()
+
+    def install(self, rec: Recommender) -> Recommender:
+        """Catch ``rec`` up with the log and serve it (on the event loop)."""
+        if self.has_log():
+            self._remember(rec.catch_up(self.change_log()))
+        self.current = rec
+        self.loaded_at = time.time()
+        log.info("serving model %s (%d articles)", rec.version, len(rec))
+        return rec
+
+    def load(self) -> Recommender:
+        """``read`` and ``install`` in the calling thread: at start-up, before the loop serves requests."""
+        return self.install(self.read())
+
+    async def reload(self) -> Recommender:
+        """Load the current bundle in a thread and serve it; BundleError (old model kept) if it is bad."""
+        rec = await asyncio.to_thread(self.read)
+        return self.install(rec)
+
+    def sync(self) -> list[Applied]:
+        """Apply the log's changes the current model has not seen (on the event loop); what was applied."""
+        rec = self.current
+        if rec is None or not self.has_log():
+            return []
+        applied = rec.catch_up(self.change_log())
+        self._remember(applied)
+        return applied
+
+    def behind(self) -> bool:
+        """True when the log holds changes the current model has not applied."""
+        rec = self.current
+        return rec is not None and self.has_log() and self.change_log().last_seq() > rec.log_seq
+
+    def outcome(self, seq: int) -> Applied | None:
+        """What applying change ``seq`` did, if this process applied it since the last load (forgotten once read)."""
+        return self._applied.pop(seq, None)
+
+    def _remember(self, applied: list[Applied]) -> None:
+        for change in applied:
+            self._applied[change.seq] = change
+        while len(self._applied) > _REMEMBERED:
+            self._applied.popitem(last=False)
+
+
+def created_by(holder: ModelHolder, seq: int, existed: bool) -> bool:
+    """Whether upsert ``seq`` added a new article; ``existed`` (the id was served before the write was
+    logged) answers when this process did not apply the change itself (a reload replayed it)."""
+    outcome = holder.outcome(seq)
+    return outcome.created if outcome is not None else not existed

@@ -13,12 +13,27 @@ from ..schemas import Health, ModelSummary
 
 router = APIRouter(tags=["service"])
 
-_SUMMARY_KEYS = ("version", "created_at", "format_version", "articles", "vocabulary", "k", "parameters", "libraries")
+_SUMMARY_KEYS = ("created_at", "format_version", "vocabulary", "k", "parameters", "libraries")
 
 
-@router.get("/v1/model", response_model=ModelSummary, responses={503: ERRORS[503]}, summary="The active model bundle")
+@router.get(
+    "/v1/model",
+    response_model=ModelSummary,
+    responses={503: ERRORS[503]},
+    summary="The active model: its bundle and the writes applied since",
+    description="`drift` counts the articles written since the bundle was built: when it grows large, "
+    "`recommender compact` folds them into a new bundle.",
+)
 async def model_summary(rec: ModelDep) -> dict[str, Any]:
-    return {**{key: rec.manifest[key] for key in _SUMMARY_KEYS}, "languages": rec.manifest["language_counts"]}
+    return {
+        **{key: rec.manifest[key] for key in _SUMMARY_KEYS},
+        "version": rec.version,
+        "base_version": rec.base_version,
+        "log_seq": rec.log_seq,
+        "articles": len(rec),
+        "languages": rec.manifest["language_counts"],
+        "drift": rec.drift(),
+    }
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
