@@ -292,6 +292,7 @@ def fit_parts(
     arrays = {
         "neighbours": neighbours.indices,
         "neighbour_scores": neighbours.scores,
+        "candidate_floor": np.where(candidates.indices[:, -1] >= 0, candidates.scores[:, -1], 0.0),
         "matrix_data": matrix.data,
         "matrix_indices": matrix.indices,
         "matrix_indptr": matrix.indptr,

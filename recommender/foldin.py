@@ -1,32 +1,33 @@
-"""Folding a new article into a fitted model without retraining (groundwork of the live index).
+"""Folding a new article into a fitted model without retraining: what the live index computes per upsert.
 
 A new or edited article is vectorised with the model's vocabulary and idf,
 projected into the semantic view and augmented with its best lexical
 neighbours, exactly as a draft is (:meth:`Recommender.related_to_text`); its
-own box is the draft's box. The same lexical scores tell which existing
-articles it now beats at their k-th place: for each of its candidates ``j``
-the blended score ``(1 - w) * tfidf(j, x) + w * augmented(j) . augmented(x)``
-is the score ``j``'s precomputed list would give it, so ``x`` enters ``j``'s
-box when that beats the list's last score (or the list is not full).
+own box is the top k of its lexical candidates re-scored with the blend, as
+training re-scores a trained article's. The same scores tell which existing
+articles it now beats at their k-th place: for each candidate ``j`` the
+blended score ``(1 - w) * tfidf(j, x) + w * augmented(j) . augmented(x)`` is
+the score ``j``'s precomputed list would give it, so ``x`` enters ``j``'s box
+when that beats the list's last score (or the list is not full).
 
 What stays approximate until the next full build: the idf and the vocabulary
 (terms new to the corpus are unknown), the SVD, and the other articles'
-augmented vectors (``x`` does not join their neighbourhoods). First
-measurement (BBC, 90 % trained, each of the other 10 % folded in alone,
-against a full retrain; ``/tmp``-style script, not shipped): own box
-recall@10 0.889, retrain's (existing article, new article) box pairs found
-0.899, 2 ms per fold-in. The live-index issue asks for 0.90 and 0.95 on
-20 Newsgroups: the next step is measuring there and closing the gap.
+augmented vectors (``x`` does not join their neighbourhoods).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .corpus import Article
-from .recommend import Recommender
+
+if TYPE_CHECKING:
+    from .recommend import Recommender
+
+_NONE = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -35,40 +36,50 @@ class FoldIn:
 
     columns: np.ndarray  # TF-IDF vector: column indices (int32) ...
     weights: np.ndarray  # ... and L2-normalised weights (float32)
+    plain: np.ndarray  # LSA projection (float32, unit length; empty without the view)
     semantic: np.ndarray  # augmented semantic vector (float32, unit length; empty without the view)
     language: str
+    candidates: np.ndarray  # lexical candidates (rows), best first ...
+    lexical: np.ndarray  # ... and their cosines
+    floor: float  # the lexical score of its last candidate (0 when it has fewer than the pool)
     box: list[tuple[int, float]]  # (row, score) of its own list, best first
     enters: list[tuple[int, float]]  # (row of an existing article, the score it now has in that article's box)
+    known_tokens: int  # tokens of the text in the vocabulary ...
+    tokens: int  # ... and all of them
 
 
-def fold_in(rec: Recommender, article: Article, *, exclude: frozenset[int] = frozenset()) -> FoldIn:
+def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) -> FoldIn:
     """The vectors, the own box and the reverse neighbours of ``article`` in ``rec`` (nothing is changed).
 
     ``exclude`` lists rows that must not appear (the article's own former
     version when it is edited, deleted articles).
     """
     language = rec.text_language(f"{article.title}\n{article.body}", article.language)
-    columns, weights = rec.vectorizer.transform_one(article.title, article.body, language)
+    columns, weights, known, total = rec.vectorizer.transform_counting(article.title, article.body, language)
     k = int(rec.neighbours.shape[1])
+    width = int(rec.semantic.vectors.shape[1])
+    empty = np.zeros(width, np.float32)
     if columns.size == 0:
-        return FoldIn(columns, weights, np.zeros(0, np.float32), language, [], [])
+        return FoldIn(columns, weights, empty, empty, language, _NONE, np.empty(0), 0.0, [], [], known, total)
     lexical_all = rec.search.scores(columns, weights)
-    z = rec._query_vector(columns, weights, lexical_all) if rec.semantic.active else None
+    plain = rec.semantic.project(columns, weights) if width else empty
+    z = rec._query_vector(columns, weights, lexical_all, exclude) if rec.semantic.active else None
     pool = max(k, rec.options.candidates)
     found, lexical = rec.search.query(
-        columns,
-        weights,
-        pool,
-        min_similarity=rec.min_similarity,
-        exclude=np.fromiter(exclude, dtype=np.int64, count=len(exclude)),
-        scores=lexical_all,
+        columns, weights, pool, min_similarity=rec.min_similarity, exclude=exclude, scores=lexical_all
     )
+    floor = float(lexical[-1]) if found.size >= pool else 0.0
     final = rec.semantic.blend(lexical, z, found) if z is not None else lexical
-    found, final = rec.facts.sort(found, final)
-    box = list(zip(found[:k].tolist(), final[:k].tolist(), strict=True))
-    last = np.asarray(rec.neighbour_scores)[found, k - 1].astype(np.float64)
-    full = np.asarray(rec.neighbours)[found, k - 1] >= 0
-    beats = ~full | (final > last)
-    enters = list(zip(found[beats].tolist(), final[beats].tolist(), strict=True))
-    semantic = z if z is not None else np.zeros(0, np.float32)
-    return FoldIn(columns, weights, semantic, language, box, enters)
+    ranked, ranked_scores = rec.facts.sort(found, final)
+    box = list(zip(ranked[:k].tolist(), ranked_scores[:k].tolist(), strict=True))
+    # Reverse neighbours: every article the new one reaches lexically, not only its own
+    # candidates (an article far down its list can still have it high on its own).
+    reach = np.flatnonzero(lexical_all > max(rec.min_similarity, 0.0))
+    if exclude.size:
+        reach = np.setdiff1d(reach, exclude, assume_unique=True)
+    reach_scores = rec.semantic.blend(lexical_all[reach], z, reach) if z is not None else lexical_all[reach]
+    # It must beat the list's last item, and be one of the candidates training would have read for it.
+    beats = (reach_scores > rec.kth_scores(reach)) & (lexical_all[reach] >= rec.candidate_floors(reach))
+    enters = list(zip(reach[beats].tolist(), reach_scores[beats].tolist(), strict=True))
+    semantic = z if z is not None else (plain if width else empty)
+    return FoldIn(columns, weights, plain, semantic, language, found, lexical, floor, box, enters, known, total)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from .bundle import CURRENT, default_models_dir, load_bundle, write_bundle
+from .changelog import LOG_FILE, Change, ChangeLog
 from .corpus import Article, CorpusReport
 from .errors import BundleError, InvalidInputError, UnknownArticleError
 from .fit import fit_parts
+from .live import Applied, LiveOverlay
 from .options import TrainOptions
 from .schema import ModelParts
 from .search import SearchIndex
@@ -64,7 +66,11 @@ class Recommender:
     def __init__(self, parts: ModelParts) -> None:
         self.parts = parts
         self.manifest = parts.manifest
-        self.version: str = parts.version
+        self.base_version: str = parts.version
+        # The last change of the models dir's change log held by this model:
+        # the bundle's own (it was built from the log up to there), then each applied one.
+        self.bundle_seq = self.log_seq = int(self.manifest.get("log_seq") or 0)
+        self.live: LiveOverlay | None = None
         self.options = TrainOptions.from_parameters(self.manifest.get("parameters"))
         self.languages: list[str] = list(self.manifest["languages"])
         self.vectorizer = TfidfModel.from_fitted(
@@ -81,6 +87,7 @@ class Recommender:
         arrays = {name: np.asarray(value).view(np.ndarray) for name, value in parts.arrays.items()}
         self.neighbours = arrays["neighbours"]
         self.neighbour_scores = arrays["neighbour_scores"]
+        self.candidate_floor = arrays["candidate_floor"]
         self.tie_key = arrays["tie_key"]
         n_docs, n_terms = len(self.ids), len(parts.terms)
         self.matrix = sp.csr_matrix(
@@ -149,31 +156,98 @@ class Recommender:
         """Write the model as bundle ``self.version`` in ``models_dir`` (atomically) and return its folder.
 
         By default it becomes the current bundle and only the newest ``keep``
-        versions are kept.
+        versions are kept. A model with live changes applied is refused: its
+        bundle would not hold them (``recommender compact`` builds one that does).
         """
+        if self.live is not None:
+            raise InvalidInputError(
+                f"model {self.version} holds live changes that its bundle lacks: compact it instead of saving"
+            )
         return write_bundle(models_dir, self.parts, make_current=make_current, keep=keep)
 
     @classmethod
-    def load(cls, models_dir: str | os.PathLike[str] | None = None, version: str = CURRENT) -> Recommender:
+    def load(
+        cls, models_dir: str | os.PathLike[str] | None = None, version: str = CURRENT, *, replay: bool = True
+    ) -> Recommender:
         """Load and verify a bundle from the models directory (default: current).
 
         A bundle whose files or manifest break the schema's rules is refused
-        with BundleError naming what is wrong.
+        with BundleError naming what is wrong. With ``replay`` (the default)
+        the live changes logged in the models directory since the bundle was
+        built are applied (see :meth:`apply`).
         """
-        parts = load_bundle(models_dir or default_models_dir(), version)
+        models_dir = Path(models_dir or default_models_dir())
+        parts = load_bundle(models_dir, version)
         try:
-            return cls(parts)
+            rec = cls(parts)
         except InvalidInputError as exc:
             raise BundleError(f"{parts.folder}: {exc}") from None
+        if replay and (models_dir / LOG_FILE).exists():
+            with ChangeLog(models_dir) as log:
+                rec.catch_up(log)
+        return rec
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.index_of)
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self.index_of
+
+    @property
+    def version(self) -> str:
+        """The bundle's version, with ``+SEQ`` once changes past the bundle's are applied."""
+        return self.base_version if self.log_seq == self.bundle_seq else f"{self.base_version}+{self.log_seq}"
+
+    # Live changes -------------------------------------------------------------
+
+    def apply(self, changes: Iterable[Change]) -> list[Applied]:
+        """Apply logged changes in order (those at or before :attr:`log_seq` are skipped).
+
+        An upsert folds the article in (its own box, and the boxes it now
+        enters); a delete takes the article out of every list at once. Not to
+        be called while another thread queries this model.
+        """
+        if self.live is None:
+            self.live = LiveOverlay(self)
+        return self.live.apply(changes)
+
+    def catch_up(self, log: ChangeLog) -> list[Applied]:
+        """Apply every change of ``log`` past :attr:`log_seq`."""
+        return self.apply(log.since(self.log_seq))
+
+    def drift(self) -> dict[str, Any]:
+        """What changed since the bundle was built: articles added, edited, deleted; unknown-token share."""
+        counts = self.live.drift() if self.live is not None else LiveOverlay.no_drift()
+        return {**counts, "log_seq": self.log_seq, "base_version": self.base_version}
+
+    def kth_scores(self, rows: np.ndarray) -> np.ndarray:
+        """The k-th score of each row's precomputed list (-inf where the list is not full)."""
+        if self.live is not None:
+            return self.live.last.view[rows]
+        k = self.neighbours.shape[1]
+        return np.where(self.neighbours[rows, k - 1] >= 0, self.neighbour_scores[rows, k - 1], -np.inf)
+
+    def candidate_floors(self, rows: np.ndarray) -> np.ndarray:
+        """The lexical score of each row's last training candidate (0 where it had fewer)."""
+        if self.live is not None:
+            return self.live.floor.view[rows]
+        return np.asarray(self.candidate_floor[rows], dtype=np.float64)
+
+    def box(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The precomputed list of ``row``: rows and scores (float64), best first, without padding."""
+        if self.live is not None:
+            return self.live.box(row)
+        rows = np.asarray(self.neighbours[row])
+        rows = rows[rows >= 0]
+        return rows, np.asarray(self.neighbour_scores[row, : rows.size], dtype=np.float64)
 
     # Metadata ---------------------------------------------------------------
 
     def metadata_bytes(self, index: int) -> bytes:
         """The stored JSON object of one article, as bytes."""
         # Each stored line ends with a newline, left out here.
+        if self.live is not None and index >= self.live.n_base:
+            return self.live.metadata[index - self.live.n_base][:-1]
         return self._meta[self._meta_offsets[index] : self._meta_offsets[index + 1] - 1]
 
     def metadata(self, index: int) -> dict[str, Any]:
@@ -218,10 +292,8 @@ class Recommender:
         source = self.index_for(article_id)
         exclude = self._excluded(filters, source)
         allowed = self.facts.allowed(filters, self.facts.wanted_language(filters, self.facts.language_of(source)))
-        row = np.asarray(self.neighbours[source])
-        full = row.shape[0] > 0 and int(row[-1]) >= 0
-        row = row[row >= 0]
-        scores = np.asarray(self.neighbour_scores[source, : row.size], dtype=np.float64)
+        row, scores = self.box(source)
+        full = row.size >= self.neighbours.shape[1]
         if self.tag_boost or self.section_boost:
             row, scores = self.facts.sort(
                 row, scores + self.facts.boosts(source, row, self.tag_boost, self.section_boost)
@@ -338,13 +410,22 @@ class Recommender:
                 return picker
             want *= 4
 
-    def _query_vector(self, columns: np.ndarray, weights: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    def _query_vector(
+        self, columns: np.ndarray, weights: np.ndarray, scores: np.ndarray | None, exclude: np.ndarray | None = None
+    ) -> np.ndarray:
         """A draft's augmented LSA vector: blended with its best lexical neighbours in the whole corpus."""
         z = self.semantic.project(columns, weights)
         if self.semantic.strength == 0 or scores is None:
             return z
+        if exclude is None and self.live is not None:
+            exclude = self.live.dead_rows
         neighbours, lexical = self.search.query(
-            columns, weights, self.semantic.count + 1, min_similarity=self.min_similarity, scores=scores
+            columns,
+            weights,
+            self.semantic.count + 1,
+            min_similarity=self.min_similarity,
+            scores=scores,
+            exclude=exclude,
         )
         # A draft with the very text of a corpus article is that article: it
         # is not its own neighbour, so that it gets the article's own vector
@@ -369,6 +450,8 @@ class Recommender:
         return RelatedResult(result.model_version, result.source_id, items, result.collapsed)
 
     def _row_vector(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.live is not None and index >= self.live.n_base:
+            return self.live.postings.row(index - self.live.n_base)
         start, stop = self.matrix.indptr[index], self.matrix.indptr[index + 1]
         return np.asarray(self.matrix.indices[start:stop]), np.asarray(self.matrix.data[start:stop])
 
@@ -376,4 +459,6 @@ class Recommender:
         excluded = {self.index_of[i] for i in filters.exclude if i in self.index_of}
         if source is not None:
             excluded.add(source)
+        if self.live is not None:
+            excluded |= self.live.dead
         return excluded

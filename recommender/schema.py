@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .corpus import Article
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 IDS_FILE = "ids.txt"
 TERMS_FILE = "terms.txt"
@@ -51,6 +51,9 @@ class ArraySpec:
 ARRAYS: dict[str, ArraySpec] = {
     "neighbours": ArraySpec(np.int32, ("articles", "k")),
     "neighbour_scores": ArraySpec(np.float32, ("articles", "k")),
+    # The lexical cosine of each article's last training candidate (0 when it had fewer):
+    # a live article must reach it to be a candidate of that article's list.
+    "candidate_floor": ArraySpec(np.float32, ("articles",)),
     "matrix_data": ArraySpec(np.float32, ("nnz",)),
     "matrix_indices": ArraySpec(np.int32, ("nnz",)),
     "matrix_indptr": ArraySpec(np.int64, ("articles+1",)),

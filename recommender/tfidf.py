@@ -243,23 +243,31 @@ class TfidfModel:
         The same numbers as the fitted matrix's row of the same text; an empty
         or all-unknown text gives two empty arrays.
         """
+        columns, weights, _, _ = self.transform_counting(title, body, language)
+        return columns, weights
+
+    def transform_counting(
+        self, title: str, body: str, language: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """:meth:`transform_one`, plus how many of the text's tokens the vocabulary knows, and how many there are."""
         self._check_fitted()
-        language = language or self.language_
-        cache: dict[str, Callable[[str], list[str]]] = self.__dict__.setdefault("_analyzers", {})
-        analyzer = cache.get(language)
-        if analyzer is None:
-            analyzer = cache[language] = self.build_analyzer(language)
+        analyzer = self._analyzer(language)
         vocabulary = self.vocabulary_
         counts: dict[int, float] = {}
+        known = total = 0
         for text, weight in ((title, float(self.title_weight)), (body, 1.0)):
-            if not text or weight == 0.0:
+            if not text:
                 continue
-            for term in analyzer(text):
+            terms = analyzer(text)
+            total += len(terms)
+            for term in terms:
                 column = vocabulary.get(term)
                 if column is not None:
-                    counts[column] = counts.get(column, 0.0) + weight
+                    known += 1
+                    if weight:
+                        counts[column] = counts.get(column, 0.0) + weight
         if not counts:
-            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32), known, total
         columns = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         order = np.argsort(columns)
@@ -268,7 +276,16 @@ class TfidfModel:
             tf = 1.0 + np.log(tf)
         weights = tf * self.idf_[columns]
         weights /= np.sqrt(np.dot(weights, weights))
-        return columns, weights.astype(np.float32)
+        return columns, weights.astype(np.float32), known, total
+
+    def _analyzer(self, language: str | None) -> Callable[[str], list[str]]:
+        """The analyser of ``language`` (default: the model's), built once."""
+        language = language or self.language_
+        cache: dict[str, Callable[[str], list[str]]] = self.__dict__.setdefault("_analyzers", {})
+        analyzer = cache.get(language)
+        if analyzer is None:
+            analyzer = cache[language] = self.build_analyzer(language)
+        return analyzer
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,323 @@
+"""The live index: articles upserted and deleted since the bundle was built, folded into the loaded model.
+
+A :class:`LiveOverlay` sits on a :class:`~recommender.Recommender` and changes
+it in memory, one logged change at a time, in the change log's order:
+
+* An upserted article gets the next row. It is cleaned of the bundle's
+  boilerplate, vectorised with the bundle's vocabulary and idf, projected into
+  the semantic view and given its own box exactly as a draft would
+  (:mod:`recommender.foldin`); the boxes it now beats at their k-th place take
+  it in (reverse neighbours). It joins the near-duplicate group of a
+  candidate that the training rule would link it to, and shares a canonical
+  URL group as trained articles do.
+* An edit is a delete of the old row plus an upsert.
+* A deleted row is left in place but marked dead: every list skips it at
+  once, and a box that runs short reads its next candidates on demand.
+
+Not thread-safe: changes must not be applied while another thread queries
+the model (the service applies them on its event loop, where its queries run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .boilerplate import Stripper
+from .changelog import Change
+from .corpus import EXCERPT_CHARS, Article, RecordError, parse_record
+from .fit import SAME_TITLE_SIMILARITY, headline_key, url_key
+from .fit import _metadata_line as metadata_line
+from .foldin import fold_in
+from .rows import Growable, LivePostings, RowStack
+from .search import SearchIndex
+from .text import make_excerpt
+from .values import parse_when
+
+if TYPE_CHECKING:
+    from .recommend import Recommender
+
+log = logging.getLogger("recommender.live")
+
+_URL_FIELD = re.compile(rb'"url":("(?:[^"\\]|\\.)*"|null)')
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One change as applied: ``existed`` tells whether the id was live before it."""
+
+    seq: int
+    op: str
+    article_id: str
+    existed: bool
+
+    @property
+    def created(self) -> bool:
+        return self.op == "upsert" and not self.existed
+
+
+class LiveSearch(SearchIndex):
+    """The bundle's search index plus the live rows, scored as one corpus (live rows after the bundle's)."""
+
+    def __init__(self, base: SearchIndex, live: LivePostings, tie_key: np.ndarray) -> None:
+        super().__init__(base.postings, tie_key)
+        self.live = live
+
+    def scores(self, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.concatenate((super().scores(columns, weights), self.live.scores(columns, weights)))
+
+
+class LiveOverlay:
+    """The in-memory changes of one model since its bundle: rows added, rows dead, boxes changed."""
+
+    def __init__(self, rec: Recommender) -> None:
+        self.rec = rec
+        self.n_base = len(rec.ids)
+        facts = rec.facts
+        self.section_codes = Growable(np.asarray(facts.section_codes))
+        self.published = Growable(np.asarray(facts.published))
+        self.tie_key = Growable(np.asarray(facts.tie_key))
+        self.language_codes = Growable(np.asarray(facts.language_codes))
+        width = int(rec.semantic.vectors.shape[1])
+        self.vectors = Growable(np.zeros((0, width), np.float32))
+        self.augmented = Growable(np.zeros((0, width), np.float32))
+        self.postings = LivePostings(len(rec.vectorizer.terms_))
+        self.metadata: list[bytes] = []
+        self.boxes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Each row's k-th score (-inf while its box is not full): what a new article must beat to enter it.
+        self.k = k = int(rec.neighbours.shape[1])
+        full = np.asarray(rec.neighbours[:, k - 1]) >= 0
+        self.last = Growable(np.where(full, np.asarray(rec.neighbour_scores[:, k - 1], dtype=np.float64), -np.inf))
+        self.floor = Growable(np.asarray(rec.candidate_floor, dtype=np.float64))
+        self.dead: set[int] = set()
+        self.dead_rows = np.empty(0, dtype=np.int64)
+        groups = np.asarray(rec.dup_group)
+        self.next_group = int(groups.max()) + 1 if groups.size else 0
+        self._urls: dict[str, int] | None = None
+        self.changed: dict[str, str] = {}  # id -> "added", "edited" or "deleted" since the bundle
+        self._base_ids: frozenset[str] | None = None
+        self.tokens = self.unknown_tokens = 0
+        self.strip = Stripper(rec.manifest.get("boilerplate") or [])
+        self.duplicate_threshold = rec.options.duplicate_threshold
+        rec.search = LiveSearch(rec.search, self.postings, self.tie_key.view)
+        rec.semantic.vectors = RowStack(rec.semantic.vectors, self.vectors)  # type: ignore[assignment]
+        rec.semantic.augmented = RowStack(rec.semantic.augmented, self.augmented)  # type: ignore[assignment]
+        self._refresh()
+
+    # Changes ------------------------------------------------------------------
+
+    def apply(self, changes: Iterable[Change]) -> list[Applied]:
+        rec = self.rec
+        done = []
+        for change in changes:
+            if change.seq <= rec.log_seq:
+                continue
+            existed = change.article_id in rec.index_of
+            if change.op == "delete":
+                if existed:
+                    self.delete(change.article_id)
+            else:
+                try:
+                    article = parse_record(change.record or {})
+                except RecordError as exc:  # the log only holds checked records: a damaged row is skipped, loudly
+                    log.error("change %d (%s) not applied: %s", change.seq, change.article_id, exc.message)
+                    article = None
+                if article is not None:
+                    self.upsert(article)
+            rec.log_seq = change.seq
+            done.append(Applied(change.seq, change.op, change.article_id, existed))
+        return done
+
+    def delete(self, article_id: str) -> None:
+        rec = self.rec
+        self._kill(rec.index_of.pop(article_id))
+        if article_id in self._base():
+            self.changed[article_id] = "deleted"
+        else:
+            self.changed.pop(article_id, None)  # added since the bundle and gone again: neither
+
+    def _base(self) -> frozenset[str]:
+        if self._base_ids is None:
+            self._base_ids = frozenset(self.rec.ids[: self.n_base])
+        return self._base_ids
+
+    def _kill(self, row: int) -> None:
+        self.dead.add(row)
+        self.dead_rows = np.fromiter(self.dead, dtype=np.int64, count=len(self.dead))
+
+    def upsert(self, article: Article) -> int:
+        """Fold ``article`` in (replacing the live article of the same id); returns its row."""
+        rec = self.rec
+        old = rec.index_of.get(article.id)
+        if old is not None:
+            self._kill(old)
+        self.changed[article.id] = "edited" if article.id in self._base() else "added"
+        article = self._stripped(article)
+        folded = fold_in(rec, article, exclude=self.dead_rows)
+        row = len(rec.ids)
+        self._add_row(article, folded.language, folded.columns, folded.weights, folded.plain, folded.semantic)
+        rec.index_of[article.id] = row
+        self.boxes[row] = _as_box(folded.box)
+        self.last.append(folded.box[-1][1] if len(folded.box) >= self.k else -np.inf)
+        self.floor.append(folded.floor)
+        for j, score in folded.enters:
+            self._enter(j, row, score)
+        facts = rec.facts
+        facts.group_of.append(self._group(article, folded.candidates, folded.lexical))
+        facts.url_of.append(self._url_group(article, row))
+        self.tokens += folded.tokens
+        self.unknown_tokens += folded.tokens - folded.known_tokens
+        return row
+
+    def _stripped(self, article: Article) -> Article:
+        """The article without the bundle's boilerplate (as training strips it)."""
+        body = self.strip(article.body)
+        if body == article.body:
+            return article
+        derived = article.excerpt == make_excerpt(article.body or article.title, EXCERPT_CHARS)
+        excerpt = make_excerpt(body or article.title, EXCERPT_CHARS) if derived else self.strip(article.excerpt or "")
+        return dataclasses.replace(article, body=body, excerpt=excerpt or None)
+
+    def _add_row(
+        self,
+        article: Article,
+        language: str,
+        columns: np.ndarray,
+        weights: np.ndarray,
+        plain: np.ndarray,
+        augmented: np.ndarray,
+    ) -> None:
+        rec, facts = self.rec, self.rec.facts
+        row = len(rec.ids)
+        rec.ids.append(article.id)
+        if article.section and article.section not in facts.sections:
+            facts.sections.append(article.section)
+        self.section_codes.append(facts.sections.index(article.section) if article.section else -1)
+        self.published.append(parse_when(article.published_at, "published_at") if article.published_at else np.nan)
+        self.tie_key.append(row)  # after every trained article: ties go to the older article
+        if language not in rec.languages:
+            rec.languages.append(language)
+        self.language_codes.append(rec.languages.index(language))
+        for tag in article.tags:
+            facts.tags.setdefault(tag.lower(), []).append(row)
+        if facts.tags_of:
+            names = list(facts.tags)
+            facts.tags_of.append(frozenset(names.index(t.lower()) for t in article.tags))
+        self.postings.append(columns, weights)
+        if self.vectors.view.shape[1]:
+            self.vectors.append(plain)
+            self.augmented.append(augmented)
+        self.metadata.append(metadata_line(article, language))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Point the model's per-row arrays at the grown ones (views change when a buffer grows)."""
+        rec, facts = self.rec, self.rec.facts
+        facts.section_codes = self.section_codes.view
+        facts.published = self.published.view
+        facts.tie_key = self.tie_key.view
+        facts.language_codes = self.language_codes.view
+        rec.tie_key = self.tie_key.view
+        rec.search.tie_key = self.tie_key.view
+
+    def _enter(self, j: int, row: int, score: float) -> None:
+        """Put ``row`` into the box of ``j`` at its place (best first, ties to the lower tie key)."""
+        rows, scores = self.box(j)
+        k = self.k
+        at = int(np.count_nonzero(scores > score))
+        keys = self.tie_key.view
+        while at < rows.size and scores[at] == score and keys[rows[at]] < keys[row]:
+            at += 1
+        if at >= k:
+            return
+        keep = min(rows.size, k - 1)
+        self.boxes[j] = (
+            np.concatenate((rows[:at], np.array([row], dtype=rows.dtype), rows[at:keep])),
+            np.concatenate((scores[:at], np.array([score]), scores[at:keep])),
+        )
+        if keep + 1 >= k:
+            self.last.view[j] = self.boxes[j][1][-1]
+
+    def box(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The precomputed list of ``row`` as it stands: rows and scores (float64), best first, no padding."""
+        held = self.boxes.get(row)
+        if held is not None:
+            return held
+        rec = self.rec
+        rows = np.asarray(rec.neighbours[row])
+        rows = rows[rows >= 0]
+        return rows, np.asarray(rec.neighbour_scores[row, : rows.size], dtype=np.float64)
+
+    # Near-duplicates and URLs ---------------------------------------------------
+
+    def _group(self, article: Article, candidates: np.ndarray, lexical: np.ndarray) -> int:
+        """The near-duplicate group of a new article: that of the best candidate training would link it to."""
+        group_of = self.rec.facts.group_of
+        headline = headline_key(article.title)
+        for j, score in zip(candidates.tolist(), lexical.tolist(), strict=True):
+            if score >= self.duplicate_threshold:
+                return group_of[j]
+            if score < SAME_TITLE_SIMILARITY:
+                break
+            if headline and headline_key(self.rec.metadata(j).get("title") or "") == headline:
+                return group_of[j]
+        self.next_group += 1
+        return self.next_group - 1
+
+    def _url_group(self, article: Article, row: int) -> int:
+        """The canonical-URL group of a new article (-1 when no live article shares its URL)."""
+        key = url_key(article.url)
+        if not key:
+            return -1
+        urls = self._url_rows()
+        url_of = self.rec.facts.url_of
+        other = urls.get(key)
+        urls[key] = row
+        if other is None or other in self.dead:
+            return -1
+        if url_of[other] < 0:
+            url_of[other] = other
+        return url_of[other]
+
+    def _url_rows(self) -> dict[str, int]:
+        """Canonical URL -> the newest row holding it (read from the stored metadata on first use)."""
+        if self._urls is None:
+            urls: dict[str, int] = {}
+            meta = self.rec._meta
+            for row, match in enumerate(_URL_FIELD.finditer(meta)):
+                if match.group(1) != b"null":
+                    key = url_key(json.loads(match.group(1)))
+                    if key:
+                        urls[key] = row
+            self._urls = urls
+        return self._urls
+
+    # Reports ----------------------------------------------------------------------
+
+    @staticmethod
+    def no_drift() -> dict[str, Any]:
+        return {"added": 0, "edited": 0, "deleted": 0, "unknown_token_share": 0.0}
+
+    def drift(self) -> dict[str, Any]:
+        counts = Counter(self.changed.values())
+        return {
+            "added": counts["added"],
+            "edited": counts["edited"],
+            "deleted": counts["deleted"],
+            "unknown_token_share": round(self.unknown_tokens / self.tokens, 6) if self.tokens else 0.0,
+        }
+
+
+def _as_box(items: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        np.array([row for row, _ in items], dtype=np.int32),
+        np.array([score for _, score in items], dtype=np.float64),
+    )
