@@ -72,14 +72,16 @@ def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) 
     final = rec.semantic.blend(lexical, z, found) if z is not None else lexical
     ranked, ranked_scores = rec.facts.sort(found, final)
     box = list(zip(ranked[:k].tolist(), ranked_scores[:k].tolist(), strict=True))
-    # Reverse neighbours: every article the new one reaches lexically, not only its own
-    # candidates (an article far down its list can still have it high on its own).
-    reach = np.flatnonzero(lexical_all > max(rec.min_similarity, 0.0))
+    # Reverse neighbours: every article that would have read it among its training candidates
+    # (it reaches their last candidate's lexical score), not only its own candidates: an
+    # article far down its list can still have it high on its own. Those whose k-th score
+    # it beats take it in.
+    reach = np.flatnonzero(lexical_all >= rec.candidate_floors_all(lexical_all.size))
+    reach = reach[lexical_all[reach] > max(rec.min_similarity, 0.0)]
     if exclude.size:
         reach = np.setdiff1d(reach, exclude, assume_unique=True)
     reach_scores = rec.semantic.blend(lexical_all[reach], z, reach) if z is not None else lexical_all[reach]
-    # It must beat the list's last item, and be one of the candidates training would have read for it.
-    beats = (reach_scores > rec.kth_scores(reach)) & (lexical_all[reach] >= rec.candidate_floors(reach))
+    beats = reach_scores > rec.kth_scores(reach)
     enters = list(zip(reach[beats].tolist(), reach_scores[beats].tolist(), strict=True))
     semantic = z if z is not None else (plain if width else empty)
     return FoldIn(columns, weights, plain, semantic, language, found, lexical, floor, box, enters, known, total)

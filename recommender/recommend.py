@@ -227,11 +227,10 @@ class Recommender:
         k = self.neighbours.shape[1]
         return np.where(self.neighbours[rows, k - 1] >= 0, self.neighbour_scores[rows, k - 1], -np.inf)
 
-    def candidate_floors(self, rows: np.ndarray) -> np.ndarray:
-        """The lexical score of each row's last training candidate (0 where it had fewer)."""
-        if self.live is not None:
-            return self.live.floor.view[rows]
-        return np.asarray(self.candidate_floor[rows], dtype=np.float64)
+    def candidate_floors_all(self, size: int) -> np.ndarray:
+        """The lexical score of each row's last training candidate (0 where it had fewer), for rows 0..size-1."""
+        floors = self.live.floor.view if self.live is not None else self.candidate_floor
+        return floors[:size]
 
     def box(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The precomputed list of ``row``: rows and scores (float64), best first, without padding."""
