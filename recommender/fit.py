@@ -29,7 +29,7 @@ from .corpus import EXCERPT_CHARS, Article
 from .errors import InvalidInputError
 from .options import TrainOptions
 from .schema import ARRAYS, ModelParts
-from .semantic import augment, fit_semantic, rerank_neighbours
+from .semantic import augment_with_norms, fit_semantic, rerank_neighbours
 from .text import make_excerpt
 from .values import parse_when
 
@@ -268,9 +268,10 @@ def fit_parts(
         "lsa_augmented": np.zeros((len(ids), 0), np.float32),
     }
     vectors = lsa["lsa_augmented"]
+    norms = np.ones(len(ids), dtype=np.float32)
     if semantic:
         terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
-        vectors = augment(
+        vectors, norms = augment_with_norms(
             plain,
             candidates.indices,
             count=options.neighbourhood,
@@ -292,6 +293,7 @@ def fit_parts(
     arrays = {
         "neighbours": neighbours.indices,
         "neighbour_scores": neighbours.scores,
+        "augmented_norm": norms,
         "candidate_floor": np.where(candidates.indices[:, -1] >= 0, candidates.scores[:, -1], 0.0),
         "matrix_data": matrix.data,
         "matrix_indices": matrix.indices,

@@ -42,6 +42,9 @@ class FoldIn:
     candidates: np.ndarray  # lexical candidates (rows), best first ...
     lexical: np.ndarray  # ... and their cosines
     floor: float  # the lexical score of its last candidate (0 when it has fewer than the pool)
+    norm: float  # the augmented vector's length before it was scaled to unit length
+    reach: np.ndarray  # the rows that would have read it among their training candidates ...
+    reach_lexical: np.ndarray  # ... and its lexical cosine with each
     box: list[tuple[int, float]]  # (row, score) of its own list, best first
     enters: list[tuple[int, float]]  # (row of an existing article, the score it now has in that article's box)
     known_tokens: int  # tokens of the text in the vocabulary ...
@@ -60,10 +63,28 @@ def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) 
     width = int(rec.semantic.vectors.shape[1])
     empty = np.zeros(width, np.float32)
     if columns.size == 0:
-        return FoldIn(columns, weights, empty, empty, language, _NONE, np.empty(0), 0.0, [], [], known, total)
+        return FoldIn(
+            columns,
+            weights,
+            empty,
+            empty,
+            language,
+            _NONE,
+            np.empty(0),
+            0.0,
+            1.0,
+            _NONE,
+            np.empty(0),
+            [],
+            [],
+            known,
+            total,
+        )
     lexical_all = rec.search.scores(columns, weights)
     plain = rec.semantic.project(columns, weights) if width else empty
-    z = rec._query_vector(columns, weights, lexical_all, exclude) if rec.semantic.active else None
+    z, norm = (
+        rec._query_vector_with_norm(columns, weights, lexical_all, exclude) if rec.semantic.active else (None, 1.0)
+    )
     pool = max(k, rec.options.candidates)
     found, lexical = rec.search.query(
         columns, weights, pool, min_similarity=rec.min_similarity, exclude=exclude, scores=lexical_all
@@ -83,5 +104,22 @@ def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) 
     reach_scores = rec.semantic.blend(lexical_all[reach], z, reach) if z is not None else lexical_all[reach]
     beats = reach_scores > rec.kth_scores(reach)
     enters = list(zip(reach[beats].tolist(), reach_scores[beats].tolist(), strict=True))
+    reach_lexical = lexical_all[reach]
     semantic = z if z is not None else (plain if width else empty)
-    return FoldIn(columns, weights, plain, semantic, language, found, lexical, floor, box, enters, known, total)
+    return FoldIn(
+        columns,
+        weights,
+        plain,
+        semantic,
+        language,
+        found,
+        lexical,
+        floor,
+        norm,
+        reach,
+        reach_lexical,
+        box,
+        enters,
+        known,
+        total,
+    )

@@ -36,9 +36,10 @@ from .changelog import Change
 from .corpus import EXCERPT_CHARS, Article, RecordError, parse_record
 from .fit import SAME_TITLE_SIMILARITY, headline_key, url_key
 from .fit import _metadata_line as metadata_line
-from .foldin import fold_in
+from .foldin import FoldIn, fold_in
 from .rows import Growable, LivePostings, RowStack
 from .search import SearchIndex
+from .semantic import neighbour_weights
 from .text import make_excerpt
 from .values import parse_when
 
@@ -88,7 +89,15 @@ class LiveOverlay:
         self.language_codes = Growable(np.asarray(facts.language_codes))
         width = int(rec.semantic.vectors.shape[1])
         self.vectors = Growable(np.zeros((0, width), np.float32))
-        self.augmented = Growable(np.zeros((0, width), np.float32))
+        # Every row's augmented vector, trained ones included: a new article joins the
+        # neighbourhoods of the articles that would have read it, which turns their vectors.
+        self.augmented = Growable(np.asarray(rec.semantic.augmented, dtype=np.float32))
+        self.norms = Growable(np.asarray(rec.augmented_norm, dtype=np.float64))
+        semantic = rec.semantic
+        self.joins = semantic.active and semantic.strength > 0 and semantic.count > 0
+        if self.joins:
+            ranks = neighbour_weights(semantic.count, semantic.decay)
+            self.rank_weights = semantic.strength * ranks / ranks.sum()
         self.postings = LivePostings(len(rec.vectorizer.terms_))
         self.metadata: list[bytes] = []
         self.boxes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -109,7 +118,6 @@ class LiveOverlay:
         self.duplicate_threshold = rec.options.duplicate_threshold
         rec.search = LiveSearch(rec.search, self.postings, self.tie_key.view)
         rec.semantic.vectors = RowStack(rec.semantic.vectors, self.vectors)  # type: ignore[assignment]
-        rec.semantic.augmented = RowStack(rec.semantic.augmented, self.augmented)  # type: ignore[assignment]
         self._refresh()
 
     # Changes ------------------------------------------------------------------
@@ -163,13 +171,18 @@ class LiveOverlay:
         article = self._stripped(article)
         folded = fold_in(rec, article, exclude=self.dead_rows)
         row = len(rec.ids)
-        self._add_row(article, folded.language, folded.columns, folded.weights, folded.plain, folded.semantic)
+        self._add_row(
+            article, folded.language, folded.columns, folded.weights, folded.plain, folded.semantic, folded.norm
+        )
         rec.index_of[article.id] = row
         self.boxes[row] = _as_box(folded.box)
         self.last.append(folded.box[-1][1] if len(folded.box) >= self.k else -np.inf)
         self.floor.append(folded.floor)
-        for j, score in folded.enters:
-            self._enter(j, row, score)
+        if self.joins:
+            self._join(row, folded)
+        else:
+            for j, score in folded.enters:
+                self._enter(j, row, score)
         facts = rec.facts
         facts.group_of.append(self._group(article, folded.candidates, folded.lexical))
         facts.url_of.append(self._url_group(article, row))
@@ -194,6 +207,7 @@ class LiveOverlay:
         weights: np.ndarray,
         plain: np.ndarray,
         augmented: np.ndarray,
+        norm: float,
     ) -> None:
         rec, facts = self.rec, self.rec.facts
         row = len(rec.ids)
@@ -215,6 +229,7 @@ class LiveOverlay:
         if self.vectors.view.shape[1]:
             self.vectors.append(plain)
             self.augmented.append(augmented)
+        self.norms.append(norm)
         self.metadata.append(metadata_line(article, language))
         self._refresh()
 
@@ -227,6 +242,44 @@ class LiveOverlay:
         facts.language_codes = self.language_codes.view
         rec.tie_key = self.tie_key.view
         rec.search.tie_key = self.tie_key.view
+        if self.augmented.view.shape[1]:
+            rec.semantic.augmented = self.augmented.view
+
+    def _join(self, row: int, folded: FoldIn) -> None:
+        """The new ``row`` joins the neighbourhood of each article that would have read it, then enters its box.
+
+        As training blends an article's vector with its candidates' (rank
+        weights, then unit length), each such article's vector takes the new
+        one in at the rank its list gives it; its list is re-scored with the
+        turned vector (the blend is linear in it), and the new article enters
+        when it beats the k-th score.
+        """
+        weight = self.rec.semantic.weight
+        augmented, norms, keys = self.augmented.view, self.norms.view, self.tie_key.view
+        plain, own = folded.plain.astype(np.float64), folded.semantic.astype(np.float64)
+        last_rank = self.rank_weights.size - 1
+        for j, lexical in zip(folded.reach.tolist(), folded.reach_lexical.tolist(), strict=True):
+            rows, scores = self.box(j)
+            before = augmented[j].astype(np.float64)
+            score = (1.0 - weight) * lexical + weight * float(before @ own)
+            rank = min(int(np.count_nonzero(scores > score)), last_rank)
+            turned = norms[j] * before + self.rank_weights[rank] * plain
+            length = float(np.linalg.norm(turned))
+            if length == 0.0:
+                continue
+            turned /= length
+            augmented[j] = turned
+            norms[j] = length
+            if rows.size:
+                scores = scores + weight * (augmented[rows].astype(np.float64) @ (turned - before))
+                order = np.lexsort((keys[rows], -scores))
+                rows, scores = rows[order], scores[order]
+                self.boxes[j] = (rows, scores)
+                if rows.size >= self.k:
+                    self.last.view[j] = scores[self.k - 1]
+            score = (1.0 - weight) * lexical + weight * float(turned @ own)
+            if score > self.last.view[j]:
+                self._enter(j, row, score)
 
     def _enter(self, j: int, row: int, score: float) -> None:
         """Put ``row`` into the box of ``j`` at its place (best first, ties to the lower tie key)."""

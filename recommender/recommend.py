@@ -88,6 +88,7 @@ class Recommender:
         self.neighbours = arrays["neighbours"]
         self.neighbour_scores = arrays["neighbour_scores"]
         self.candidate_floor = arrays["candidate_floor"]
+        self.augmented_norm = arrays["augmented_norm"]
         self.tie_key = arrays["tie_key"]
         n_docs, n_terms = len(self.ids), len(parts.terms)
         self.matrix = sp.csr_matrix(
@@ -413,9 +414,15 @@ class Recommender:
         self, columns: np.ndarray, weights: np.ndarray, scores: np.ndarray | None, exclude: np.ndarray | None = None
     ) -> np.ndarray:
         """A draft's augmented LSA vector: blended with its best lexical neighbours in the whole corpus."""
+        return self._query_vector_with_norm(columns, weights, scores, exclude)[0]
+
+    def _query_vector_with_norm(
+        self, columns: np.ndarray, weights: np.ndarray, scores: np.ndarray | None, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """:meth:`_query_vector`, and the blend's length before it was scaled to unit length."""
         z = self.semantic.project(columns, weights)
         if self.semantic.strength == 0 or scores is None:
-            return z
+            return z, 1.0
         if exclude is None and self.live is not None:
             exclude = self.live.dead_rows
         neighbours, lexical = self.search.query(
@@ -431,7 +438,7 @@ class Recommender:
         # and box (a stored article's neighbours never include itself).
         if lexical.size and lexical[0] >= 1.0 - _SAME_TEXT:
             neighbours = neighbours[1:]
-        return self.semantic.augment_query(z, neighbours[: self.semantic.count])
+        return self.semantic.augment_query_with_norm(z, neighbours[: self.semantic.count])
 
     def _explained(self, result: RelatedResult, columns: np.ndarray, weights: np.ndarray) -> RelatedResult:
         """Each item with ``why``: the shared terms with the largest products of weights."""

@@ -71,6 +71,8 @@ ARRAYS: dict[str, ArraySpec] = {
     "lsa_terms": ArraySpec(np.float32, ("terms", "d")),
     "lsa_vectors": ArraySpec(np.float32, ("articles", "d")),
     "lsa_augmented": ArraySpec(np.float32, ("articles", "d")),
+    # Each augmented vector's length before it was scaled to unit length (1 without the view).
+    "augmented_norm": ArraySpec(np.float32, ("articles",)),
 }
 
 # Arrays whose values are row numbers of another axis: checked to be in range

@@ -94,8 +94,19 @@ def augment(vectors: np.ndarray, neighbours: np.ndarray, *, count: int, decay: f
 
     ``neighbours`` holds row indices best first, -1 where a row has fewer.
     """
+    return augment_with_norms(vectors, neighbours, count=count, decay=decay, strength=strength)[0]
+
+
+def augment_with_norms(
+    vectors: np.ndarray, neighbours: np.ndarray, *, count: int, decay: float, strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`augment`, and each row's length before it was scaled to unit length.
+
+    The length tells how much one more neighbour would turn a row (the live
+    index folds a new article into its neighbours' vectors with it).
+    """
     if vectors.shape[1] == 0 or strength == 0 or count == 0:
-        return vectors
+        return vectors, np.ones(vectors.shape[0], dtype=np.float32)
     nb = neighbours[:, :count]
     valid = nb >= 0
     w = np.where(valid, neighbour_weights(nb.shape[1], decay)[None, :], 0.0)
@@ -107,7 +118,8 @@ def augment(vectors: np.ndarray, neighbours: np.ndarray, *, count: int, decay: f
         rows = slice(start, start + step)
         gathered = vectors[np.where(valid[rows], nb[rows], 0)]
         out[rows] = vectors[rows] + strength * np.einsum("nc,ncd->nd", w[rows], gathered).astype(np.float32)
-    return normalize_rows(out).astype(np.float32)
+    norms = np.linalg.norm(out, axis=1).astype(np.float32)
+    return normalize_rows(out).astype(np.float32), norms
 
 
 @dataclass
@@ -136,13 +148,17 @@ class SemanticView:
 
     def augment_query(self, z: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
         """The query's vector blended with its best lexical neighbours, like a corpus article's."""
+        return self.augment_query_with_norm(z, neighbours)[0]
+
+    def augment_query_with_norm(self, z: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`augment_query`, and the blend's length before it was scaled to unit length."""
         nb = neighbours[: self.count]
         if nb.size == 0 or self.strength == 0:
-            return z
+            return z, 1.0
         w = neighbour_weights(nb.size, self.decay)
         mixed = z + self.strength * (w / w.sum()) @ np.asarray(self.vectors[nb], dtype=np.float64)
         norm = float(np.linalg.norm(mixed))
-        return (mixed / norm).astype(np.float32) if norm else z
+        return ((mixed / norm).astype(np.float32), norm) if norm else (z, 1.0)
 
     def blend(self, lexical: np.ndarray, source: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Final scores of candidates from their lexical scores and augmented cosine with ``source``."""
