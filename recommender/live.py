@@ -100,11 +100,11 @@ class LiveOverlay:
             self.rank_weights = semantic.strength * ranks / ranks.sum()
         self.postings = LivePostings(len(rec.vectorizer.terms_))
         self.metadata: list[bytes] = []
-        self.boxes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        # Each row's k-th score (-inf while its box is not full): what a new article must beat to enter it.
-        self.k = k = int(rec.neighbours.shape[1])
-        full = np.asarray(rec.neighbours[:, k - 1]) >= 0
-        self.last = Growable(np.where(full, np.asarray(rec.neighbour_scores[:, k - 1], dtype=np.float64), -np.inf))
+        # Every row's list as it stands (rows padded with -1, scores with -inf), trained ones included.
+        self.k = int(rec.neighbours.shape[1])
+        rows = np.asarray(rec.neighbours, dtype=np.int32)
+        self.box_rows = Growable(rows)
+        self.box_scores = Growable(np.where(rows >= 0, np.asarray(rec.neighbour_scores, dtype=np.float64), -np.inf))
         self.floor = Growable(np.asarray(rec.candidate_floor, dtype=np.float64))
         self.dead: set[int] = set()
         self.dead_rows = np.empty(0, dtype=np.int64)
@@ -175,14 +175,18 @@ class LiveOverlay:
             article, folded.language, folded.columns, folded.weights, folded.plain, folded.semantic, folded.norm
         )
         rec.index_of[article.id] = row
-        self.boxes[row] = _as_box(folded.box)
-        self.last.append(folded.box[-1][1] if len(folded.box) >= self.k else -np.inf)
+        own_rows = np.full(self.k, -1, dtype=np.int32)
+        own_scores = np.full(self.k, -np.inf)
+        for at, (j, score) in enumerate(folded.box):
+            own_rows[at], own_scores[at] = j, score
+        self.box_rows.append(own_rows)
+        self.box_scores.append(own_scores)
         self.floor.append(folded.floor)
         if self.joins:
             self._join(row, folded)
-        else:
-            for j, score in folded.enters:
-                self._enter(j, row, score)
+        elif folded.enters:
+            entering = np.array([j for j, _ in folded.enters], dtype=np.int64)
+            self._enter(entering, row, np.array([score for _, score in folded.enters]))
         facts = rec.facts
         facts.group_of.append(self._group(article, folded.candidates, folded.lexical))
         facts.url_of.append(self._url_group(article, row))
@@ -252,62 +256,63 @@ class LiveOverlay:
         weights, then unit length), each such article's vector takes the new
         one in at the rank its list gives it; its list is re-scored with the
         turned vector (the blend is linear in it), and the new article enters
-        when it beats the k-th score.
+        when it beats the k-th score. One vectorised pass over those articles.
         """
-        weight = self.rec.semantic.weight
-        augmented, norms, keys = self.augmented.view, self.norms.view, self.tie_key.view
-        plain, own = folded.plain.astype(np.float64), folded.semantic.astype(np.float64)
-        last_rank = self.rank_weights.size - 1
-        for j, lexical in zip(folded.reach.tolist(), folded.reach_lexical.tolist(), strict=True):
-            rows, scores = self.box(j)
-            before = augmented[j].astype(np.float64)
-            score = (1.0 - weight) * lexical + weight * float(before @ own)
-            rank = min(int(np.count_nonzero(scores > score)), last_rank)
-            turned = norms[j] * before + self.rank_weights[rank] * plain
-            length = float(np.linalg.norm(turned))
-            if length == 0.0:
-                continue
-            turned /= length
-            augmented[j] = turned
-            norms[j] = length
-            if rows.size:
-                scores = scores + weight * (augmented[rows].astype(np.float64) @ (turned - before))
-                order = np.lexsort((keys[rows], -scores))
-                rows, scores = rows[order], scores[order]
-                self.boxes[j] = (rows, scores)
-                if rows.size >= self.k:
-                    self.last.view[j] = scores[self.k - 1]
-            score = (1.0 - weight) * lexical + weight * float(turned @ own)
-            if score > self.last.view[j]:
-                self._enter(j, row, score)
-
-    def _enter(self, j: int, row: int, score: float) -> None:
-        """Put ``row`` into the box of ``j`` at its place (best first, ties to the lower tie key)."""
-        rows, scores = self.box(j)
-        k = self.k
-        at = int(np.count_nonzero(scores > score))
-        keys = self.tie_key.view
-        while at < rows.size and scores[at] == score and keys[rows[at]] < keys[row]:
-            at += 1
-        if at >= k:
+        reach = folded.reach
+        if reach.size == 0:
             return
-        keep = min(rows.size, k - 1)
-        self.boxes[j] = (
-            np.concatenate((rows[:at], np.array([row], dtype=rows.dtype), rows[at:keep])),
-            np.concatenate((scores[:at], np.array([score]), scores[at:keep])),
-        )
-        if keep + 1 >= k:
-            self.last.view[j] = self.boxes[j][1][-1]
+        weight = self.rec.semantic.weight
+        augmented, norms = self.augmented.view, self.norms.view
+        plain, own = folded.plain.astype(np.float64), folded.semantic.astype(np.float64)
+        rows, scores = self.box_rows.view[reach], self.box_scores.view[reach]
+        before = augmented[reach].astype(np.float64)
+        lexical = (1.0 - weight) * folded.reach_lexical
+        now = lexical + weight * (before @ own)
+        rank = np.minimum(np.count_nonzero(scores > now[:, None], axis=1), self.rank_weights.size - 1)
+        turned = norms[reach][:, None] * before + self.rank_weights[rank][:, None] * plain[None, :]
+        length = np.linalg.norm(turned, axis=1)
+        length[length == 0.0] = 1.0
+        turned /= length[:, None]
+        valid = rows >= 0
+        safe = np.where(valid, rows, 0)
+        moved = np.einsum("rkd,rd->rk", augmented[safe].astype(np.float64), turned - before)
+        scores = np.where(valid, scores + weight * moved, -np.inf)
+        order = np.lexsort((self.tie_key.view[safe], -scores), axis=1)
+        self.box_rows.view[reach] = np.take_along_axis(rows, order, axis=1)
+        self.box_scores.view[reach] = np.take_along_axis(scores, order, axis=1)
+        augmented[reach] = turned
+        norms[reach] = length
+        self._enter(reach, row, lexical + weight * (turned @ own))
+
+    def _enter(self, reach: np.ndarray, row: int, score: np.ndarray) -> None:
+        """Put ``row`` into the lists of ``reach`` at its place (best first, ties to the lower tie key)."""
+        rows, scores = self.box_rows.view[reach], self.box_scores.view[reach]
+        keys = self.tie_key.view
+        ahead = (scores > score[:, None]) | ((scores == score[:, None]) & (keys[np.maximum(rows, 0)] < keys[row]))
+        place = np.count_nonzero(ahead & (rows >= 0), axis=1)
+        takes = place < self.k
+        if not takes.any():
+            return
+        reach, rows, scores, place, score = reach[takes], rows[takes], scores[takes], place[takes], score[takes]
+        columns = np.arange(self.k)[None, :]
+        source = np.where(columns < place[:, None], columns, columns - 1).clip(0)
+        new_rows = np.take_along_axis(rows, source, axis=1)
+        new_scores = np.take_along_axis(scores, source, axis=1)
+        at = columns == place[:, None]
+        new_rows[at] = row
+        new_scores[at] = score
+        self.box_rows.view[reach] = new_rows
+        self.box_scores.view[reach] = new_scores
 
     def box(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """The precomputed list of ``row`` as it stands: rows and scores (float64), best first, no padding."""
-        held = self.boxes.get(row)
-        if held is not None:
-            return held
-        rec = self.rec
-        rows = np.asarray(rec.neighbours[row])
-        rows = rows[rows >= 0]
-        return rows, np.asarray(rec.neighbour_scores[row, : rows.size], dtype=np.float64)
+        """The list of ``row`` as it stands: rows and scores (float64), best first, no padding."""
+        rows = self.box_rows.view[row]
+        valid = rows >= 0
+        return rows[valid], self.box_scores.view[row][valid]
+
+    def kth_scores(self, rows: np.ndarray) -> np.ndarray:
+        """The k-th score of each row's list (-inf where the list is not full)."""
+        return self.box_scores.view[rows, self.k - 1]
 
     # Near-duplicates and URLs ---------------------------------------------------
 
@@ -367,10 +372,3 @@ class LiveOverlay:
             "deleted": counts["deleted"],
             "unknown_token_share": round(self.unknown_tokens / self.tokens, 6) if self.tokens else 0.0,
         }
-
-
-def _as_box(items: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
-    return (
-        np.array([row for row, _ in items], dtype=np.int32),
-        np.array([score for _, score in items], dtype=np.float64),
-    )

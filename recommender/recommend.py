@@ -224,7 +224,7 @@ class Recommender:
     def kth_scores(self, rows: np.ndarray) -> np.ndarray:
         """The k-th score of each row's precomputed list (-inf where the list is not full)."""
         if self.live is not None:
-            return self.live.last.view[rows]
+            return self.live.kth_scores(rows)
         k = self.neighbours.shape[1]
         return np.where(self.neighbours[rows, k - 1] >= 0, self.neighbour_scores[rows, k - 1], -np.inf)
 

@@ -25,7 +25,8 @@ class Growable:
 
     def __init__(self, initial: np.ndarray, capacity: int = 16) -> None:
         initial = np.asarray(initial)
-        self._buffer = np.empty((max(capacity, 2 * initial.shape[0]), *initial.shape[1:]), dtype=initial.dtype)
+        room = initial.shape[0] + max(capacity, initial.shape[0] // 4)
+        self._buffer = np.empty((room, *initial.shape[1:]), dtype=initial.dtype)
         self._buffer[: initial.shape[0]] = initial
         self.size = int(initial.shape[0])
 
@@ -35,7 +36,8 @@ class Growable:
 
     def _reserve(self, size: int) -> None:
         if size > self._buffer.shape[0]:
-            bigger = np.empty((max(size, 2 * self._buffer.shape[0] + 16), *self._buffer.shape[1:]), self._buffer.dtype)
+            room = max(size, self._buffer.shape[0] + self._buffer.shape[0] // 2 + 16)
+            bigger = np.empty((room, *self._buffer.shape[1:]), self._buffer.dtype)
             bigger[: self.size] = self._buffer[: self.size]
             self._buffer = bigger
 
