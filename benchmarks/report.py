@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .synthetic import LABELS
+
 GB = 1024**3
 MB = 1024**2
 LIBRARIES = (
@@ -210,7 +212,137 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     peak = sources.get("ratios", {}).get("peak_wxr_vs_jsonl")
     size = f"{sources['wxr_bytes'] / 1e9:.2g} GB" if sources.get("wxr_bytes") else "synthetic"
     add(f"train peak memory: WordPress export ({size}) / same posts as JSON Lines", "< 1.5", peak, lambda v: v < 1.5)
+    _live_checks(suites.get("live", {}), add)
     return out
+
+
+def _live_checks(live: dict[str, Any], add: Callable[..., None]) -> None:
+    """Issue 10: the live index against a full retrain, freshness, speed, no loss, compaction under load."""
+    q = live.get("quality") or {}
+    corpus = LABELS.get(q.get("corpus", "20ng"), q.get("corpus", ""))
+    add(
+        f"live {corpus}: recall@10 of the retrain's lists, 10 % upserted over HTTP",
+        ">= 0.90",
+        q.get("recall_at_10"),
+        lambda v: v >= 0.90,
+    )
+    gap = q.get("p_at_10_gap")
+    add(
+        f"live {corpus}: P@10 by label, live minus retrain in absolute value"
+        + (f" ({q['p_at_10_live']} vs {q['p_at_10_retrain']})" if gap is not None else ""),
+        "<= 0.01",
+        gap,
+        lambda v: v <= 0.01,
+        "{:.4f}",
+    )
+    reverse = q.get("reverse") or {}
+    add(
+        f"live {corpus}: upserted article in its own neighbours' lists where the retrain puts it",
+        ">= 0.95",
+        reverse.get("own_share"),
+        lambda v: v >= 0.95,
+        "{:.4f}",
+    )
+    add(
+        f"live {corpus}: upserted article in an old article's list, over every retrain pair",
+        "(reported)",
+        reverse.get("all_share"),
+        fmt="{:.4f}",
+    )
+    for key, what in (("freshness_upsert", "an upsert"), ("freshness_delete", "a delete")):
+        f = q.get(key) or {}
+        # A sample that never became fresh within its 10 s counts as infinitely late.
+        value = None if not f else float("inf") if f.get("timed_out") else f.get("max")
+        add(
+            f"live {corpus}: {what} served by both workers, max over {f.get('samples', 0)} (s)",
+            "< 1",
+            value,
+            lambda v: v < 1,
+        )
+    s = live.get("speed") or {}
+    label = LABELS.get(s.get("corpus", "arxiv"), s.get("corpus", ""))
+    put = s.get("single_put_ms") or {}
+    add(f"live {label}: single PUT end to end p50 (ms)", "< 20", put.get("p50"), lambda v: v < 20)
+    add(f"live {label}: single PUT end to end p99 (ms)", "< 100", put.get("p99"), lambda v: v < 100)
+    batch = (live.get("plan") or {}).get("batch", 1000)
+    add(
+        f"live {label}: batch of {batch:,} (POST /v1/admin/articles), articles/s",
+        ">= 200",
+        s.get("batch_articles_per_second"),
+        lambda v: v >= 200,
+        "{:.0f}",
+    )
+    wrk = s.get("wrk") or {}
+    add(
+        f"live {label}: GET related req/s with a writer at 10 PUT/s / without (wrk, 32 conns)",
+        ">= 0.8",
+        wrk.get("ratio"),
+        lambda v: v >= 0.8,
+    )
+    kill = live.get("kill_writes") or {}
+    add(
+        f"live: acknowledged writes missing after kill -9 of the server (of {kill.get('acknowledged', 0):,})",
+        "0",
+        kill.get("acknowledged_missing"),
+        lambda v: v == 0,
+        "{:d}",
+    )
+    add(
+        f"live: writes half there after the restart (of {kill.get('in_flight', 0)} in flight)",
+        "0",
+        kill.get("half_there"),
+        lambda v: v == 0,
+        "{:d}",
+    )
+    kc = live.get("kill_compact") or {}
+    add(
+        f"live: writes missing after kill -9 of compact and a second compact (of {kc.get('writes', 0):,})",
+        "0",
+        kc.get("missing") if kc.get("was_running_at_kill") else None,
+        lambda v: v == 0,
+        "{:d}",
+    )
+    add(
+        "live: second compact after the killed one, exit status",
+        "0",
+        kc.get("second_compact_exit"),
+        lambda v: v == 0,
+        "{:d}",
+    )
+    r = live.get("replay") or {}
+    add(
+        f"live: replay of {r.get('logged_upserts', 0):,} logged upserts at load (s)",
+        "< 5",
+        r.get("replay_seconds"),
+        lambda v: v < 5,
+        "{:.2f}",
+    )
+    add("live: replay per change (ms)", "(reported)", r.get("replay_ms_per_change"), fmt="{:.3f}")
+    c = live.get("compaction_under_load") or {}
+    add(
+        "live: failed requests during compact under load (wrk + writer + compact)",
+        "0",
+        c.get("failed_total"),
+        lambda v: v == 0,
+        "{:d}",
+    )
+    for key, what in (("served_vs_train", "served lists"), ("compacted_bundle_vs_train", "compacted bundle")):
+        cmp = c.get(key) or {}
+        add(
+            f"live: {what} after compaction vs recommender train on its articles, lists differing (of "
+            f"{cmp.get('lists', 0):,})",
+            "0",
+            cmp.get("ids_differ"),
+            lambda v: v == 0,
+            "{:d}",
+        )
+        add(
+            f"live: {what} vs recommender train, max score difference",
+            "<= 1e-6",
+            cmp.get("max_score_diff"),
+            lambda v: v <= 1e-6,
+            "{:.2g}",
+        )
 
 
 # Markdown -------------------------------------------------------------------
@@ -275,6 +407,7 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
     lines += _startup_md(suites.get("startup"))
     lines += _quality_md(suites.get("quality"))
     lines += _sources_md(suites.get("sources"))
+    lines += _live_md(suites.get("live"))
     skipped = results.get("skipped", {})
     if skipped:
         lines += ["## Skipped", ""] + [f"- {k}: {v}" for k, v in skipped.items()] + [""]
@@ -528,6 +661,166 @@ def _sources_md(s: dict[str, Any] | None) -> list[str]:
         ["WXR / JSON Lines", f"{s['ratios']['seconds_wxr_vs_jsonl']:.2f}", f"{s['ratios']['peak_wxr_vs_jsonl']:.2f}"]
     )
     return lines + _table(["corpus", "seconds", "peak memory"], rows)
+
+
+def _live_md(live: dict[str, Any] | None) -> list[str]:
+    if not live:
+        return []
+    lines = [
+        "## 7. Live index (issue 10)",
+        "",
+        "`recommender serve --workers 2` with an admin token; writes and reads over HTTP from this process "
+        "(keep-alive connections, or a fresh connection per request where both workers must answer: the kernel "
+        "hands each new connection to either worker, and a change counts as served once 10 consecutive fresh "
+        "answers agree; the time is that of the first of them).",
+        "",
+    ]
+    q = live.get("quality")
+    if q:
+        rev = q["reverse"]
+        lines += [
+            f"### Quality and freshness ({LABELS.get(q['corpus'], q['corpus'])}, {q['articles']:,} articles)",
+            "",
+            f"Seeded split (`random.Random(7).shuffle` of the row order, the first {q['held_out']:,} held out, "
+            f"labels stripped); trained on the rest ({q['train_seconds_90']} s), then the held-out articles "
+            f"PUT one at a time (p50 {q['put_ms']['p50']} ms, p99 {q['put_ms']['p99']} ms); every article's served "
+            f"list (limit 10, {q['fetch']['requests']:,} GETs in {q['fetch']['seconds']} s) against a full retrain "
+            f"on all of them ({q['train_seconds_100']} s) loaded in process.",
+            "",
+        ]
+        lines += _table(
+            ["figure", "live (served)", "retrain"],
+            [
+                ["recall@10 of the retrain's lists, all articles", q["recall_at_10"], 1.0],
+                ["  of the upserted articles' own lists", q["recall_at_10_new"], 1.0],
+                ["  of the other articles' lists", q["recall_at_10_old"], 1.0],
+                ["P@10 by label", q["p_at_10_live"], q["p_at_10_retrain"]],
+                [
+                    f"upserted x in old j's list, j in x's list and the retrain lists x for j ({rev['own_pairs']:,} "
+                    "pairs)",
+                    rev["own_share"],
+                    1.0,
+                ],
+                [f"upserted x in old j's list, every retrain pair ({rev['all_pairs']:,})", rev["all_share"], 1.0],
+            ],
+        )
+        rows = []
+        for key, what in (
+            ("freshness_upsert", "PUT: own list served, and in a neighbour's list"),
+            ("freshness_delete", "DELETE: 404, and out of the lists it was in"),
+        ):
+            f = q[key]
+            rows.append([what, f["samples"], f["p50"], f["p99"], f["max"], f["timed_out"]])
+        lines += _table(
+            ["freshness on both workers (s after the answer)", "samples", "p50", "p99", "max", "timed out (10 s)"], rows
+        )
+    s = live.get("speed")
+    if s:
+        lines += [f"### Speed ({LABELS.get(s['corpus'], s['corpus'])}, {s['articles']:,} articles)", ""]
+        put, get = s["single_put_ms"], s["get_related_ms"]
+        rows = [
+            [f"PUT of one new article, end to end ({put['count']} in turn)", put["p50"], put["p99"], put["max"]],
+            ["GET related on the same connection, between the PUTs (floor)", get["p50"], get["p99"], get["max"]],
+        ]
+        lines += _table(["", "p50 ms", "p99 ms", "max ms"], rows)
+        rows = [
+            [
+                b["articles"],
+                f"{b['bytes'] / MB:.1f} MB",
+                b["seconds"],
+                b["articles_per_second"],
+                b["served_by_both_workers_seconds"],
+            ]
+            for b in s["batches"]
+        ]
+        lines += _table(
+            ["batch (POST /v1/admin/articles)", "body", "answer s", "articles/s", "served by both workers (s)"], rows
+        )
+        w = s.get("wrk") or {}
+        if w.get("skipped"):
+            lines += [f"wrk: skipped ({w['skipped']})", ""]
+        elif w:
+            rows = [
+                [
+                    n + 1,
+                    a["rps"],
+                    a["p99_us"] / 1e3,
+                    b["rps"],
+                    b["p99_us"] / 1e3,
+                    wr["writes"],
+                    wr["errors"],
+                    a["non_2xx_or_errors"] + b["non_2xx_or_errors"],
+                ]
+                for n, (a, b, wr) in enumerate(zip(w["quiet"], w["with_writer"], w["writers"], strict=True))
+            ]
+            lines += [
+                f"GET related under wrk ({w['connections']} connections, {w['seconds_per_run']} s per run, 200 "
+                "rotated ids), without writes and with a writer at 10 PUT/s, in turn; ratio of the medians: "
+                f"**{w['ratio']}**.",
+                "",
+            ]
+            lines += _table(
+                ["round", "req/s quiet", "p99 ms", "req/s with writer", "p99 ms", "PUTs", "PUT errors", "wrk errors"],
+                rows,
+            )
+    k, kc = live.get("kill_writes"), live.get("kill_compact")
+    if k or kc:
+        lines += ["### No loss", ""]
+    if k:
+        a, f = k["after_restart"]["acknowledged"], k["after_restart"]["in_flight"]
+        lines += [
+            f"kill -9 of the server's process group {k['killed_after_seconds']} s into {k['streams']} streams of "
+            f"PUTs: {k['sent']:,} sent, {k['acknowledged']:,} acknowledged, {k['in_flight']} in flight. After a "
+            f"restart: acknowledged {a['present']:,} present with their title, {a['absent']} absent, {a['wrong']} "
+            f"otherwise; in flight {f['present']} present, {f['absent']} absent, {f['wrong']} half there.",
+            "",
+        ]
+    if kc:
+        lines += [
+            f"kill -9 of `recommender compact` after {kc['killed_after_seconds']} s (a whole one took "
+            f"{kc['usual_compact_seconds']} s; still running at the kill: {kc['was_running_at_kill']}); current "
+            f"stayed {kc['current_after_kill'] == kc['current_before']}. After a restart "
+            f"{kc['after_restart']['present']:,} of {kc['writes']:,} writes present; a second compaction "
+            f"exited {kc['second_compact_exit']} ({kc['second_compact']}); after it "
+            f"{kc['after_second_compact']['present']:,} present.",
+            "",
+        ]
+    r = live.get("replay")
+    if r:
+        lines += [
+            f"Replay: a bundle of {r['bundle_articles']:,} articles with {r['logged_upserts']:,} logged upserts of "
+            f"new articles (`recommender upsert`, {r['upsert_command_seconds']} s). `Recommender.load`: "
+            f"{r['load_seconds_replay']} s with the replay, {r['load_seconds_no_replay']} s with `replay=False`; "
+            f"difference of the medians **{r['replay_seconds']} s** ({r['replay_ms_per_change']} ms per change).",
+            "",
+        ]
+    c = live.get("compaction_under_load")
+    if c and c.get("skipped"):
+        lines += ["### Compaction under load", "", f"Skipped: {c['skipped']}", ""]
+    elif c:
+        w, wr, comp = c["wrk"], c["writer"], c["compaction"]
+        sv, bv = c["served_vs_train"], c["compacted_bundle_vs_train"]
+        lines += [
+            "### Compaction under load",
+            "",
+            f"{c['logged_before']} writes logged, then for {c['seconds']} s: wrk -c{w['connections']} on GET related "
+            f"({w['runs']} consecutive runs, {w['requests']:,} requests, {w['rps']} req/s, {w['failed']} failed, "
+            f"worst p99 {w['p99_us_worst_run'] / 1e3:.0f} ms, max {w['max_us'] / 1e3:.0f} ms), a writer at 10 PUT/s "
+            f"({wr['writes']} PUTs, {wr['errors']} errors, p99 {wr['put_ms']['p99']} ms) and `recommender compact` "
+            f"from {comp.get('started_after_seconds')} s for {comp.get('seconds')} s (exit {comp.get('exit')}: "
+            f"{comp.get('summary')}). Served afterwards: {c['served_after']['version']}.",
+            "",
+            f"Then the writer's last changes compacted too ({c['second_compaction']}) and every served list "
+            f"(limit 10) against `recommender train` on that bundle's `articles.jsonl`: {sv['ids_differ']} of "
+            f"{sv['lists']:,} lists differ, largest score difference {sv['max_score_diff']:.2g}. The bundle made "
+            f"under load against a training on its own articles (in process): {bv['ids_differ']} of "
+            f"{bv['lists']:,} differ, {bv['max_score_diff']:.2g}.",
+            "",
+        ]
+    seconds = live.get("seconds") or {}
+    if seconds:
+        lines += ["Phase times (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + ".", ""]
+    return lines
 
 
 # Plots ----------------------------------------------------------------------

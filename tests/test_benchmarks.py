@@ -15,6 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_live import (
+    compare_lists,
+    mean_recall,
+    percentiles,
+    precision_by_label,
+    reverse_presence,
+    split_rows,
+)
 from benchmarks.report import checks, write_report
 from benchmarks.synthetic import SentencePool, drafts, sentences, synthetic_articles
 
@@ -40,6 +48,117 @@ def _stats(p50: float) -> dict[str, float]:
 
 def _job(seconds: float, peak: int, sampled: bool = False) -> dict:
     return {"seconds": seconds, "peak_bytes": peak, "sampled": sampled, "rows_timed": 10, "articles": 100}
+
+
+def fake_live() -> dict:
+    """A live suite's results (benchmarks.bench_live.run), every figure within its threshold."""
+    fresh = {"count": 50, "p50": 0.05, "p99": 0.1, "max": 0.12, "samples": 50, "timed_out": 0}
+    wrk = {"requests": 60_000, "rps": 10_000.0, "p50_us": 3000, "p99_us": 9000, "non_2xx_or_errors": 0}
+    writer = {"writes": 60, "statuses": {"201": 60}, "errors": 0, "first_errors": [], "put_ms": {"p99": 30.0}}
+    same = {"lists": 19_000, "ids_differ": 0, "first_differing": [], "max_score_diff": 0.0, "equal": True}
+    return {
+        "plan": {"batch": 1000},
+        "skipped": {},
+        "errors": {},
+        "seconds": {"quality": 60.0},
+        "quality": {
+            "corpus": "20ng",
+            "articles": 18_846,
+            "held_out": 1_884,
+            "train_seconds_90": 8.0,
+            "train_seconds_100": 9.0,
+            "put_ms": {"count": 1884, "p50": 4.0, "p99": 20.0, "max": 30.0},
+            "fetch": {"requests": 18_846, "seconds": 9.0, "threads": 4},
+            "recall_at_10": 0.93,
+            "recall_at_10_new": 0.91,
+            "recall_at_10_old": 0.93,
+            "p_at_10_live": 0.701,
+            "p_at_10_retrain": 0.70,
+            "p_at_10_gap": 0.001,
+            "reverse": {"own_pairs": 5000, "own_share": 0.97, "all_pairs": 9000, "all_share": 0.9},
+            "freshness_upsert": {**fresh, "with_reverse_check": 45},
+            "freshness_delete": {**fresh, "lists_checked": 60},
+        },
+        "speed": {
+            "corpus": "arxiv",
+            "articles": 126_492,
+            "single_put_ms": {"count": 300, "p50": 8.0, "p99": 40.0, "max": 60.0},
+            "get_related_ms": {"count": 300, "p50": 0.5, "p99": 2.0, "max": 3.0},
+            "batches": [
+                {
+                    "articles": 1000,
+                    "bytes": 1_200_000,
+                    "seconds": 2.0,
+                    "articles_per_second": 500.0,
+                    "served_by_both_workers_seconds": 2.3,
+                }
+            ],
+            "batch_articles_per_second": 500.0,
+            "wrk": {
+                "seconds_per_run": 6,
+                "connections": 32,
+                "quiet": [wrk],
+                "with_writer": [{**wrk, "rps": 9000.0}],
+                "writers": [writer],
+                "ratio": 0.9,
+            },
+        },
+        "kill_writes": {
+            "streams": 2,
+            "killed_after_seconds": 3.0,
+            "sent": 502,
+            "acknowledged": 500,
+            "in_flight": 2,
+            "after_restart": {
+                "acknowledged": {"present": 500, "absent": 0, "wrong": 0},
+                "in_flight": {"present": 1, "absent": 1, "wrong": 0},
+            },
+            "acknowledged_missing": 0,
+            "half_there": 0,
+        },
+        "kill_compact": {
+            "usual_compact_seconds": 12.0,
+            "killed_after_seconds": 6.0,
+            "was_running_at_kill": True,
+            "current_before": "a",
+            "current_after_kill": "a",
+            "writes": 500,
+            "after_restart": {"present": 500, "absent": 0, "wrong": 0},
+            "second_compact_exit": 0,
+            "second_compact": "compacted 502 change(s)",
+            "after_second_compact": {"present": 500, "absent": 0, "wrong": 0},
+            "missing": 0,
+        },
+        "replay": {
+            "bundle_articles": 8_846,
+            "logged_upserts": 10_000,
+            "upsert_command_seconds": 3.0,
+            "load_seconds_no_replay": [0.1, 0.1, 0.1],
+            "load_seconds_replay": [4.1, 4.0, 4.2],
+            "replay_seconds": 4.0,
+            "replay_ms_per_change": 0.4,
+        },
+        "compaction_under_load": {
+            "logged_before": 300,
+            "seconds": 40.0,
+            "wrk": {
+                "connections": 32,
+                "runs": 9,
+                "requests": 90_000,
+                "rps": 2500.0,
+                "failed": 0,
+                "p99_us_worst_run": 90_000,
+                "max_us": 200_000,
+            },
+            "writer": writer,
+            "compaction": {"started_after_seconds": 12.0, "seconds": 20.0, "exit": 0, "summary": "compacted"},
+            "served_after": {"version": "b+400", "base_version": "b"},
+            "second_compaction": "compacted 100 change(s)",
+            "served_vs_train": same,
+            "compacted_bundle_vs_train": same,
+            "failed_total": 0,
+        },
+    }
 
 
 def fake_results() -> dict:
@@ -153,6 +272,7 @@ def fake_results() -> dict:
                 "corpora": [{"corpus": "bbc", "markdown": "| method | P@10 |\n|---|---|\n| recommender | 0.95 |\n"}],
                 "skipped": {"20ng": "20newsgroups.jsonl.gz not found"},
             },
+            "live": fake_live(),
         },
         "skipped": {},
         "errors": {},
@@ -168,6 +288,7 @@ def test_report_builder_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     for heading in ("| CPU | Test CPU |", "## Acceptance figures", "## 1. Training", "## 2. Queries", "## 3. HTTP"):
         assert heading in md
     assert "## 4. Cold start and memory" in md and "## 5. Quality" in md and "## 6. Sources" in md
+    assert "## 7. Live index" in md and "### Compaction under load" in md
     assert "extrapolated" in md  # the sampled arXiv baselines are said to be
     assert "**NO**" not in md  # every made-up figure meets its requirement
     data = json.loads((tmp_path / "2026-03-01-test-host.json").read_text(encoding="utf-8"))
@@ -190,6 +311,69 @@ def test_checks_flag_a_missed_figure_and_an_unmeasured_one() -> None:
     assert by_name["train 20 Newsgroups: default (with semantic view) / sparse_dot_topn"]["pass"] is None
     assert by_name["cold start to /readyz, arXiv 126k (s)"]["pass"] is None
     assert by_name["cold start to /readyz, arXiv 126k (s)"]["measured"] == "not measured"
+
+
+def test_checks_of_the_live_index_flag_each_missed_figure() -> None:
+    results = fake_results()
+    live = results["suites"]["live"]
+    live["quality"]["recall_at_10"] = 0.88
+    live["quality"]["freshness_delete"]["timed_out"] = 1
+    live["speed"]["wrk"]["ratio"] = 0.79
+    live["kill_writes"]["acknowledged_missing"] = 1
+    live["kill_compact"]["was_running_at_kill"] = False  # killed too late: nothing was measured
+    failed = {c["check"] for c in checks(results) if c["pass"] is False}
+    unmeasured = {c["check"] for c in checks(results) if c["measured"] == "not measured"}
+    assert any("recall@10" in c for c in failed)
+    assert any("a delete served by both workers" in c for c in failed)
+    assert any("with a writer at 10 PUT/s" in c for c in failed)
+    assert any("acknowledged writes missing" in c for c in failed)
+    assert any("kill -9 of compact" in c for c in unmeasured)
+    assert len(failed) == 4
+
+
+def test_live_split_is_seeded_and_holds_out_the_first_tenth() -> None:
+    held, kept = split_rows(100)
+    assert len(held) == 10 and len(kept) == 90
+    assert (held, kept) == split_rows(100)
+    assert sorted(held + kept) == list(range(100)) and kept == sorted(kept)
+    assert split_rows(100, seed=8)[0] != held
+
+
+def test_live_metrics_on_small_lists() -> None:
+    retrain = {"a": ["b", "x"], "b": ["a", "x"], "c": ["a"], "x": ["a", "b"], "d": []}
+    live = {"a": ["b"], "b": ["x", "a"], "c": ["b"], "x": ["a", "c"], "d": ["a"]}
+    # a 1/2, b 2/2, c 0/1, x 1/2; d has nothing to recall and is left out.
+    assert mean_recall(live, retrain) == pytest.approx((0.5 + 1 + 0 + 0.5) / 4)
+    labels = {"a": "p", "b": "p", "c": "q", "x": "q", "d": "p"}
+    assert precision_by_label(live, labels, k=2) == pytest.approx(4 / 10)  # a, b, x and d score one each
+    assert precision_by_label({}, labels) is None
+    # x's own list names a and c; the retrain lists x for a (but live does not), not for c.
+    # Every retrain pair (old j, new x): a and b list x; live has it in b only.
+    assert reverse_presence(live, retrain, {"x"}) == {
+        "own_pairs": 1,
+        "own_share": 0.0,
+        "all_pairs": 2,
+        "all_share": 0.5,
+    }
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    p = percentiles([float(v) for v in range(1, 101)])
+    assert (p["count"], p["p50"], p["p99"], p["max"]) == (100, 50.0, 99.0, 100.0)
+    assert percentiles([3.0]) == {"count": 1, "p50": 3.0, "p99": 3.0, "max": 3.0}
+    assert percentiles([])["p50"] is None
+
+
+def test_compare_lists_needs_the_same_ids_in_order_and_close_scores() -> None:
+    want = {"a": [("b", 0.5), ("c", 0.25)], "b": [("a", 0.5)]}
+    assert compare_lists({"a": [("b", 0.5), ("c", 0.25)], "b": [("a", 0.5)]}, want)["equal"]
+    swapped = compare_lists({"a": [("c", 0.25), ("b", 0.5)], "b": [("a", 0.5)]}, want)
+    assert (swapped["ids_differ"], swapped["first_differing"], swapped["equal"]) == (1, ["a"], False)
+    assert not compare_lists({"a": [("b", 0.5), ("c", 0.25)], "b": [("a", 0.50001)]}, want)["equal"]
+    # Served scores carry 6 decimals: the expected ones are rounded alike.
+    rounded = {"a": [("b", 0.5), ("c", 0.123457)], "b": [("a", 0.5)]}
+    want["a"][1] = ("c", 0.1234567)
+    assert compare_lists(rounded, want, decimals=6)["max_score_diff"] < 1e-9
 
 
 def test_synthetic_corpus_is_deterministic_and_made_of_real_sentences() -> None:
@@ -229,7 +413,10 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
     md = next(tmp_path.glob("quick-*.md")).read_text(encoding="utf-8")
     data = json.loads(next(tmp_path.glob("quick-*.json")).read_text(encoding="utf-8"))
     assert data["errors"] == {}
-    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality", "sources"}
+    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality", "sources", "live"}
+    live = data["suites"]["live"]
+    assert live["errors"] == {} and live["kill_writes"]["acknowledged_missing"] == 0
+    assert live["quality"]["recall_at_10"] > 0.8 and live["compaction_under_load"]["served_vs_train"]["equal"]
     sources = data["suites"]["sources"]
     assert sources["posts"] > 100 and sources["ratios"]["peak_wxr_vs_jsonl"] > 0
     bbc = data["suites"]["training"]["corpora"][0]
@@ -246,5 +433,6 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
         "## 4. Cold start",
         "## 5. Quality",
         "## 6. Sources",
+        "## 7. Live index",
     ):
         assert heading in md
