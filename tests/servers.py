@@ -248,3 +248,76 @@ def evil_articles() -> list[dict[str, str]]:
         }
         for n, (headline, excerpt, body) in enumerate(_EVIL)
     ]
+
+
+# --- which worker answered -----------------------------------------------------------------
+#
+# A server with --workers N gives no sign of which worker answered a request.
+# Linux does: the worker that accepted a connection holds the server side of it
+# as an open socket. The kernel's TCP table (/proc/net/tcp) names that socket's
+# inode for a (server port, client port) pair, and /proc/<pid>/fd of that worker
+# links to it. So a probe on a fresh connection can name its worker exactly,
+# while the connection is still open.
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The pids of the server's worker processes (the children of its supervisor)."""
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    except OSError:
+        return []
+    return sorted(int(pid) for pid in children)
+
+
+def _server_side_inode(server_port: int, client_port: int) -> str | None:
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if local_port == server_port and remote_port == client_port:
+                return fields[9]
+    return None
+
+
+def _holder_of(inode: str, pids: list[int]) -> int | None:
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        folder = f"/proc/{pid}/fd"
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                if os.readlink(f"{folder}/{name}") == target:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def probe(
+    server: Server, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[Reply, int | None]:
+    """One request on a fresh connection, and the pid of the worker that answered it (None if unknown).
+
+    The connection is closed by the client after the answer was read and its
+    worker looked up, so every probe may reach any worker.
+    """
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        reply = Reply(response.status, dict(response.getheaders()), response.read())
+        sock = connection.sock
+        pid = None
+        if sock is not None:
+            inode = _server_side_inode(server.port, sock.getsockname()[1])
+            pid = _holder_of(inode, worker_pids(server)) if inode is not None else None
+        return reply, pid
+    finally:
+        connection.close()
