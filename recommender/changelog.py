@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS changes (
     article_id TEXT NOT NULL,
     record TEXT,
     at REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS about (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO about (key, value) VALUES ('log_id', lower(hex(randomblob(16))));
 """
 
 
@@ -68,7 +70,7 @@ class ChangeLog:
             while True:
                 try:
                     connection.execute("PRAGMA journal_mode=WAL")
-                    connection.execute(_SCHEMA)
+                    connection.executescript(_SCHEMA)
                     break
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -120,6 +122,11 @@ class ChangeLog:
         )
         for number, op, article_id, record, at in cursor:
             yield Change(number, op, article_id, json.loads(record) if record is not None else None, at)
+
+    def log_id(self) -> str:
+        """This log's identity, drawn when it was created (a log deleted and started again has another)."""
+        row = self._db().execute("SELECT value FROM about WHERE key = 'log_id'").fetchone()
+        return str(row[0])
 
     def last_seq(self) -> int:
         """The sequence number of the newest change (0 for an empty log)."""

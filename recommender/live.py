@@ -116,9 +116,10 @@ class LiveOverlay:
         self.tokens = self.unknown_tokens = 0
         self.strip = Stripper(rec.manifest.get("boilerplate") or [])
         self.duplicate_threshold = rec.options.duplicate_threshold
+        self.live_tags: list[list[str]] = []  # the tags of each live row, as given
         rec.search = LiveSearch(rec.search, self.postings, self.tie_key.view)
-        rec.semantic.vectors = RowStack(rec.semantic.vectors, self.vectors)  # type: ignore[assignment]
-        self._refresh()
+        self._base_vectors = rec.semantic.vectors
+        self.rebind()
 
     # Changes ------------------------------------------------------------------
 
@@ -224,17 +225,28 @@ class LiveOverlay:
         if language not in rec.languages:
             rec.languages.append(language)
         self.language_codes.append(rec.languages.index(language))
-        for tag in article.tags:
-            facts.tags.setdefault(tag.lower(), []).append(row)
-        if facts.tags_of:
-            names = list(facts.tags)
-            facts.tags_of.append(frozenset(names.index(t.lower()) for t in article.tags))
+        self.live_tags.append(list(article.tags))
+        self.add_tags(row, article.tags)
         self.postings.append(columns, weights)
         if self.vectors.view.shape[1]:
             self.vectors.append(plain)
             self.augmented.append(augmented)
         self.norms.append(norm)
         self.metadata.append(metadata_line(article, language))
+        self._refresh()
+
+    def add_tags(self, row: int, tags: Iterable[str]) -> None:
+        """Index the tags of a new ``row`` for the tag filter (and the tag boost)."""
+        facts = self.rec.facts
+        for tag in tags:
+            facts.tags.setdefault(tag.lower(), []).append(row)
+        if facts.tags_of:
+            names = list(facts.tags)
+            facts.tags_of.append(frozenset(names.index(t.lower()) for t in tags))
+
+    def rebind(self) -> None:
+        """Point the model at this overlay's arrays (after they were replaced, as a checkpoint restore does)."""
+        self.rec.semantic.vectors = RowStack(self._base_vectors, self.vectors)  # type: ignore[assignment]
         self._refresh()
 
     def _refresh(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from . import checkpoint
 from .bundle import CURRENT, default_models_dir, load_bundle, write_bundle
 from .changelog import LOG_FILE, Change, ChangeLog
 from .corpus import Article, CorpusReport
@@ -71,6 +72,7 @@ class Recommender:
         # the bundle's own (it was built from the log up to there), then each applied one.
         self.bundle_seq = self.log_seq = int(self.manifest.get("log_seq") or 0)
         self.live: LiveOverlay | None = None
+        self.log_id = ""  # the identity of the change log applied (see ChangeLog.log_id)
         self.options = TrainOptions.from_parameters(self.manifest.get("parameters"))
         self.languages: list[str] = list(self.manifest["languages"])
         self.vectorizer = TfidfModel.from_fitted(
@@ -185,6 +187,9 @@ class Recommender:
             raise BundleError(f"{parts.folder}: {exc}") from None
         if replay and (models_dir / LOG_FILE).exists():
             with ChangeLog(models_dir) as log:
+                found = checkpoint.newest(models_dir, rec.base_version, log.last_seq())
+                if found is not None:
+                    checkpoint.restore(rec, found, log.log_id())
                 rec.catch_up(log)
         return rec
 
@@ -214,6 +219,8 @@ class Recommender:
 
     def catch_up(self, log: ChangeLog) -> list[Applied]:
         """Apply every change of ``log`` past :attr:`log_seq`."""
+        if not self.log_id:
+            self.log_id = log.log_id()
         return self.apply(log.since(self.log_seq))
 
     def drift(self) -> dict[str, Any]:

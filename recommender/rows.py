@@ -106,14 +106,38 @@ class LivePostings:
         if len(self) - self._settled >= _PENDING_ROWS:
             self._settle()
 
+    def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row's columns and weights, end to end, and the row offsets (a checkpoint saves them)."""
+        return self._columns.view, self._weights.view, self._offsets.view
+
+    def load(self, columns: np.ndarray, weights: np.ndarray, offsets: np.ndarray) -> None:
+        """Take the rows of :meth:`flat` (into an empty instance)."""
+        if len(self):
+            raise ValueError("live postings can only be loaded when empty")
+        self._columns = Growable(columns.astype(np.int32), 1024)
+        self._weights = Growable(weights.astype(np.float32), 1024)
+        lengths = np.diff(offsets)
+        self._row_of = Growable(np.repeat(np.arange(lengths.size, dtype=np.int64), lengths), 1024)
+        self._offsets = Growable(offsets.astype(np.int64), 64)
+        self._settled = 0
+        self._index = None
+        # Settled where appending the same rows one by one would have settled them:
+        # the two ways of scoring may round differently in the last bit.
+        settled = len(self) - len(self) % _PENDING_ROWS
+        if settled:
+            self._settle(settled)
+
     def row(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         start, stop = self._offsets.view[index], self._offsets.view[index + 1]
         return self._columns.view[start:stop], self._weights.view[start:stop]
 
-    def _settle(self) -> None:
-        """Fold every row so far into the term-major index."""
-        n = len(self)
-        matrix = sp.csr_matrix((self._weights.view, self._columns.view, self._offsets.view), shape=(n, self.n_terms))
+    def _settle(self, n: int | None = None) -> None:
+        """Fold the first ``n`` rows (default: every row so far) into the term-major index."""
+        n = len(self) if n is None else n
+        end = int(self._offsets.view[n])
+        matrix = sp.csr_matrix(
+            (self._weights.view[:end], self._columns.view[:end], self._offsets.view[: n + 1]), shape=(n, self.n_terms)
+        )
         self._index = SearchIndex.from_matrix(matrix, np.arange(n))
         self._settled = n
 

@@ -336,6 +336,24 @@ def test_a_second_worker_follows_the_log_and_a_new_one_replays_it(models: Path) 
         assert fresh.get("/v1/articles/n1").status_code == 200
 
 
+def test_a_worker_checkpoints_every_n_changes_and_a_new_one_restores_it(models: Path) -> None:
+    base = current_version(models)
+    with make_client(models, log_poll_interval=0.01, checkpoint_every=2) as first:
+        assert put(first, "n1", COMET).status_code == 201
+        assert first.delete("/v1/articles/s3", headers=AUTH).status_code == 204
+        deadline = time.monotonic() + 10
+        while not (models / "live" / f"{base}+2" / "state.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (models / "live" / f"{base}+2" / "state.json").is_file()
+        assert put(first, "n2", COMET).status_code == 201
+    with make_client(models) as fresh:
+        # Restored at +2, then +3 replayed from the log.
+        assert fresh.get("/v1/model").json()["version"] == f"{base}+3"
+        assert fresh.get("/v1/articles/n1").status_code == 200 and fresh.get("/v1/articles/n2").status_code == 200
+        assert fresh.get("/v1/articles/s3").status_code == 404
+        assert "n1" in related_ids(fresh, "s2")
+
+
 def test_the_write_routes_are_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     put_doc = paths["/v1/articles/{article_id}"]["put"]

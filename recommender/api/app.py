@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import InvalidInputError, RecommenderError, UnknownArticleError
 from .cache import ResponseCache
-from .changes import LogWriter, compact_every, follow_log
+from .changes import Checkpointer, LogWriter, compact_every, follow_log
 from .guard import BodyGuard, BodyRule
 from .head import HeadAsGet
 from .metrics import Metrics, MetricsMiddleware
@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             background.append(loop.create_task(_watch_current(holder, settings.model_watch_interval)))
         if settings.log_poll_interval > 0:
             watching = settings.model_watch_interval > 0
-            background.append(loop.create_task(follow_log(holder, settings.log_poll_interval, watching=watching)))
+            checkpoints = Checkpointer(settings.models_dir, settings.checkpoint_every)
+            follower = follow_log(holder, settings.log_poll_interval, watching=watching, checkpoints=checkpoints)
+            background.append(loop.create_task(follower))
         if settings.compact_interval > 0:
             background.append(loop.create_task(compact_every(settings.models_dir, settings.compact_interval)))
         try:

@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .. import checkpoint
 from ..changelog import ChangeLog, Op
+from ..recommend import Recommender
 from .state import ModelHolder
 
 log = logging.getLogger("recommender.api")
@@ -65,7 +67,48 @@ class LogWriter:
             executor.shutdown(wait=True)
 
 
-async def follow_log(holder: ModelHolder, interval: float, *, watching: bool) -> None:
+class Checkpointer:
+    """Writes a checkpoint of the served model's live changes every ``every`` changes (0: never).
+
+    The copy is taken on the event loop, between changes, and written from a
+    thread; every worker tries, the first one writes (the others find the
+    checkpoint there or the lock held).
+    """
+
+    def __init__(self, models_dir: Path, every: int) -> None:
+        self.models_dir = models_dir
+        self.every = every
+        self._bundle: str | None = None
+        self._since = 0
+        self._writing: asyncio.Task[Path | None] | None = None
+
+    def tick(self, rec: Recommender | None) -> None:
+        if self.every <= 0 or rec is None or rec.live is None:
+            return
+        if self._writing is not None and not self._writing.done():
+            return
+        if rec.base_version != self._bundle:
+            found = checkpoint.newest(self.models_dir, rec.base_version, rec.log_seq)
+            self._bundle = rec.base_version
+            self._since = int(found.name.partition("+")[2]) if found is not None else rec.bundle_seq
+        if rec.log_seq - self._since < self.every:
+            return
+        captured = checkpoint.capture(rec)
+        self._since = rec.log_seq
+        if captured is not None:
+            self._writing = asyncio.get_running_loop().create_task(self._write(captured))
+
+    async def _write(self, captured: Any) -> Path | None:
+        try:
+            return await asyncio.to_thread(checkpoint.write_checkpoint, captured, self.models_dir)
+        except Exception:  # a checkpoint is a cache of the log: the service goes on without it
+            log.exception("checkpoint not written")
+            return None
+
+
+async def follow_log(
+    holder: ModelHolder, interval: float, *, watching: bool, checkpoints: Checkpointer | None = None
+) -> None:
     """Apply the log's new changes to the served model, checking every ``interval`` seconds.
 
     Runs on the event loop, like the query routes, so a change is never
@@ -81,6 +124,8 @@ async def follow_log(holder: ModelHolder, interval: float, *, watching: bool) ->
                 continue
             if holder.behind():
                 holder.sync()
+            if checkpoints is not None:
+                checkpoints.tick(holder.current)
         except Exception:  # the follower must outlive any surprise; the next tick tries again
             log.exception("change log follower: catching up failed")
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Every worker reads the change log's newest sequence number this often (seconds; 0:
     # never) and applies the changes it has not seen, so that all workers serve every write.
     log_poll_interval: float = Field(0.1, ge=0, le=60)
+    # A worker saves the live changes it applied as a checkpoint every this many changes
+    # (0: never), so that a restart or a new worker restores it and replays only the rest.
+    checkpoint_every: int = Field(1000, ge=0)
     # Run `recommender compact` this often (seconds; 0: never): it folds the change log
     # into a new bundle, which every worker then loads.
     compact_interval: float = Field(0, ge=0)
