@@ -51,13 +51,18 @@ def test_every_readme_route_exists(tmp_path) -> None:
     from recommender.api.app import create_app
     from recommender.api.settings import Settings
 
-    shown = re.findall(r"`(GET|POST) (/[^ `?]*)", README)
+    shown = re.findall(r"`(GET|POST|PUT|DELETE) (/[^ `?]*)", README)
+    # The curl examples show the write routes with their methods.
+    shown += re.findall(r"curl -X (PUT|DELETE|POST) https://[^/ ]+(/[^ ?]*)", README)
+    assert {"PUT", "DELETE"} <= {method for method, _ in shown}
     assert len(shown) >= 12
     # No model is loaded: a served route answers (503, 401, 200...), an unknown
     # one gets the router's bare 404 "Not Found" or 405.
     with TestClient(create_app(Settings(models_dir=tmp_path, admin_token="t"))) as client:
         for method, path in shown:
-            response = client.request(method, path.replace("{id}", "some-id"), json={} if method == "POST" else None)
+            response = client.request(
+                method, path.replace("{id}", "some-id"), json={} if method in ("POST", "PUT") else None
+            )
             assert response.status_code != 405, f"{method} {path}"
             assert not (response.status_code == 404 and response.json() == {"detail": "Not Found"}), f"{method} {path}"
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.exceptions import HTTPException, RequestValidationError
 
 from ..corpus import Article, RecordError, article_record, load_json, parse_record, type_name
-from ..sources.files import _jsonl_records
+from ..sources.files import jsonl_records
 
 # Starlette's answer to a body it cannot decode (POST /v1/related gives it too).
 NOT_UTF8 = "There was an error parsing the body"
@@ -65,7 +65,7 @@ def read_batch(body: bytes) -> list[Upsert]:
     upserts: list[Upsert] = []
     seen: dict[str, int] = {}
     # newline="": lines end where a corpus file's lines end (\n, \r\n or \r), so the numbers match.
-    for line, raw in _jsonl_records(io.StringIO(text, newline="")):
+    for line, raw in jsonl_records(io.StringIO(text, newline="")):
         try:
             if isinstance(raw, RecordError):
                 raise raw

@@ -70,7 +70,7 @@ def file_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | RecordError
     try:
         with _open_text(path) as handle:
             if fmt in (".jsonl", ".ndjson"):
-                yield from _jsonl_records(handle)
+                yield from jsonl_records(handle)
             elif fmt == ".json":
                 yield from _json_array_records(handle, path)
             else:
@@ -110,7 +110,8 @@ def _bad_byte(path: Path, fmt: str) -> str:
     return f"{path}: cannot be read as {fmt}: it is not valid UTF-8 (save the file as UTF-8)"  # pragma: no cover
 
 
-def _jsonl_records(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+def jsonl_records(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, Any] | RecordError]]:
+    """(line number, record or RecordError) for each non-blank line of a JSON Lines text (the batch route too)."""
     for number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
