@@ -13,7 +13,8 @@ from .values import check_limit
 
 
 def _lines(rec: Recommender, limit: int):  # type: ignore[no-untyped-def]
-    for article_id in rec.ids:
+    for row in rec.rows().tolist():
+        article_id = rec.ids[row]
         result = rec.related(article_id, limit)
         related = [{"id": item.id, "score": round(item.score, 6)} for item in result.items]
         yield json.dumps({"id": article_id, "related": related}, ensure_ascii=False) + "\n"

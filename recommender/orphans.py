@@ -28,11 +28,21 @@ def find_orphans(rec: Recommender, *, min_score: float = 0.1, min_items: int = 3
 
     Reads the precomputed lists only, so it costs one pass over the bundle.
     """
-    neighbours = np.asarray(rec.neighbours)
-    scores = np.asarray(rec.neighbour_scores)
-    counts = (neighbours >= 0).sum(axis=1)
-    best = np.where(counts > 0, scores[:, 0], 0.0)
-    weak = np.flatnonzero((counts < min_items) | (best < min_score))
+    rows = rec.rows()
+    if rec.live is None:
+        neighbours = np.asarray(rec.neighbours)
+        counts = (neighbours >= 0).sum(axis=1)
+        best = np.where(counts > 0, np.asarray(rec.neighbour_scores)[:, 0], 0.0)
+    else:  # the lists as they stand, without the articles deleted since
+        dead = rec.live.dead
+        counts = np.zeros(len(rec.ids), dtype=np.int64)
+        best = np.zeros(len(rec.ids))
+        for row in rows.tolist():
+            items, scores = rec.box(row)
+            kept = [at for at, item in enumerate(items.tolist()) if item not in dead]
+            counts[row] = len(kept)
+            best[row] = scores[kept[0]] if kept else 0.0
+    weak = rows[(counts[rows] < min_items) | (best[rows] < min_score)]
     order = weak[np.lexsort((np.asarray(rec.tie_key)[weak], best[weak], counts[weak]))]
     return [
         Orphan(rec.ids[i], str(rec.metadata(i).get("title") or ""), int(counts[i]), round(float(best[i]), 6))

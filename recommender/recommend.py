@@ -196,6 +196,14 @@ class Recommender:
     def __len__(self) -> int:
         return len(self.index_of)
 
+    def rows(self) -> np.ndarray:
+        """The rows of the articles served, in row order (trained ones first, then those written live)."""
+        if self.live is None or not self.live.dead:
+            return np.arange(len(self.ids))
+        alive = np.ones(len(self.ids), dtype=bool)
+        alive[self.live.dead_rows] = False
+        return np.flatnonzero(alive)
+
     def __contains__(self, article_id: object) -> bool:
         return article_id in self.index_of
 

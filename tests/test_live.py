@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,30 @@ def test_bbc_live_upserts_agree_with_a_retrain() -> None:
                 pairs += 1
                 found += new in ids(rec.related(neighbour, 10))
     assert pairs and found / pairs >= 0.93, (found, pairs)
+
+
+def test_export_orphans_and_the_demo_page_list_the_articles_served() -> None:
+    import io
+
+    from recommender.api.pages import demo_page
+    from recommender.export import export_related
+    from recommender.orphans import find_orphans
+
+    rec = model()
+    rec.apply(
+        changes(
+            ("upsert", "f5", GOALKEEPER),
+            ("upsert", "f1", {**TINY[0], "body": TINY[0]["body"] + " The final was sold out."}),
+            ("delete", "f2", None),
+            ("upsert", "lone", {"id": "lone", "title": "Xyzzy plugh"}),
+        )
+    )
+    out = io.StringIO()
+    assert export_related(rec, out, 5) == len(rec) == len(TINY) + 1
+    exported = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert sorted(e["id"] for e in exported) == sorted(rec.index_of)
+    assert all("f2" not in [i["id"] for i in e["related"]] for e in exported)
+    orphans = {o.id: o for o in find_orphans(rec, min_items=1)}
+    assert "lone" in orphans and "f2" not in orphans and orphans["lone"].items == 0
+    page = demo_page(rec, None)
+    assert 'value="f2"' not in page and 'value="f5"' in page

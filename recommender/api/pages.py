@@ -34,10 +34,11 @@ def demo_page(rec: Recommender | None, article_id: str | None) -> str:
             "and reload the service.</p></main>"
         )
         return _frame("recommender demo", body)
-    index = rec.index_of.get(article_id or "", 0)
+    shown = rec.rows()[:_PICKER_LIMIT].tolist()
+    index = rec.index_of.get(article_id or "", shown[0])
     meta = rec.metadata(index)
     options = []
-    for i in range(min(len(rec), _PICKER_LIMIT)):
+    for i in shown:
         m = rec.metadata(i)
         selected = " selected" if i == index else ""
         label = f"{m.get('section') or ''} · {m.get('title') or m['id']}".strip(" ·")
