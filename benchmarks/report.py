@@ -279,6 +279,11 @@ def _live_checks(live: dict[str, Any], add: Callable[..., None]) -> None:
         wrk.get("ratio"),
         lambda v: v >= 0.8,
     )
+    add(
+        f"live {label}: the same ratio with the response cache off (writes invalidate it)",
+        "(reported)",
+        (s.get("wrk_cache_off") or {}).get("ratio"),
+    )
     kill = live.get("kill_writes") or {}
     add(
         f"live: acknowledged writes missing after kill -9 of the server (of {kill.get('acknowledged', 0):,})",
@@ -663,6 +668,37 @@ def _sources_md(s: dict[str, Any] | None) -> list[str]:
     return lines + _table(["corpus", "seconds", "peak memory"], rows)
 
 
+def _live_wrk_md(w: dict[str, Any], what: str) -> list[str]:
+    lines: list[str] = []
+    if w.get("skipped"):
+        return [f"wrk{what}: skipped ({w['skipped']})", ""]
+    if w:
+        rows = [
+            [
+                n + 1,
+                a["rps"],
+                a["p99_us"] / 1e3,
+                b["rps"],
+                b["p99_us"] / 1e3,
+                wr["writes"],
+                wr["errors"],
+                a["non_2xx_or_errors"] + b["non_2xx_or_errors"],
+            ]
+            for n, (a, b, wr) in enumerate(zip(w["quiet"], w["with_writer"], w["writers"], strict=True))
+        ]
+        lines += [
+            f"GET related{what} under wrk ({w['connections']} connections, {w['seconds_per_run']} s per run, 200 "
+            "rotated ids), without writes and with a writer at 10 PUT/s, in turn; ratio of the medians: "
+            f"**{w['ratio']}**.",
+            "",
+        ]
+        lines += _table(
+            ["round", "req/s quiet", "p99 ms", "req/s with writer", "p99 ms", "PUTs", "PUT errors", "wrk errors"],
+            rows,
+        )
+    return lines
+
+
 def _live_md(live: dict[str, Any] | None) -> list[str]:
     if not live:
         return []
@@ -684,7 +720,8 @@ def _live_md(live: dict[str, Any] | None) -> list[str]:
             f"Seeded split (`random.Random(7).shuffle` of the row order, the first {q['held_out']:,} held out, "
             f"labels stripped); trained on the rest ({q['train_seconds_90']} s), then the held-out articles "
             f"PUT one at a time (p50 {q['put_ms']['p50']} ms, p99 {q['put_ms']['p99']} ms); every article's served "
-            f"list (limit 10, {q['fetch']['requests']:,} GETs in {q['fetch']['seconds']} s) against a full retrain "
+            f"list (limit 10, {q['fetch']['requests']:,} GETs in {q['fetch']['seconds']} s, each answered at the last "
+            f"PUT's model version: {q['fetch'].get('asked_again', 0)} asked again) against a full retrain "
             f"on all of them ({q['train_seconds_100']} s) loaded in process.",
             "",
         ]
@@ -736,33 +773,8 @@ def _live_md(live: dict[str, Any] | None) -> list[str]:
         lines += _table(
             ["batch (POST /v1/admin/articles)", "body", "answer s", "articles/s", "served by both workers (s)"], rows
         )
-        w = s.get("wrk") or {}
-        if w.get("skipped"):
-            lines += [f"wrk: skipped ({w['skipped']})", ""]
-        elif w:
-            rows = [
-                [
-                    n + 1,
-                    a["rps"],
-                    a["p99_us"] / 1e3,
-                    b["rps"],
-                    b["p99_us"] / 1e3,
-                    wr["writes"],
-                    wr["errors"],
-                    a["non_2xx_or_errors"] + b["non_2xx_or_errors"],
-                ]
-                for n, (a, b, wr) in enumerate(zip(w["quiet"], w["with_writer"], w["writers"], strict=True))
-            ]
-            lines += [
-                f"GET related under wrk ({w['connections']} connections, {w['seconds_per_run']} s per run, 200 "
-                "rotated ids), without writes and with a writer at 10 PUT/s, in turn; ratio of the medians: "
-                f"**{w['ratio']}**.",
-                "",
-            ]
-            lines += _table(
-                ["round", "req/s quiet", "p99 ms", "req/s with writer", "p99 ms", "PUTs", "PUT errors", "wrk errors"],
-                rows,
-            )
+        lines += _live_wrk_md(s.get("wrk") or {}, "")
+        lines += _live_wrk_md(s.get("wrk_cache_off") or {}, " (response cache off)")
     k, kc = live.get("kill_writes"), live.get("kill_compact")
     if k or kc:
         lines += ["### No loss", ""]
@@ -811,7 +823,8 @@ def _live_md(live: dict[str, Any] | None) -> list[str]:
             f"{comp.get('summary')}). Served afterwards: {c['served_after']['version']}.",
             "",
             f"Then the writer's last changes compacted too ({c['second_compaction']}) and every served list "
-            f"(limit 10) against `recommender train` on that bundle's `articles.jsonl`: {sv['ids_differ']} of "
+            f"(limit 10, each answered at that bundle's version: {sv.get('asked_again', 0)} asked again) against "
+            f"`recommender train` on that bundle's `articles.jsonl`: {sv['ids_differ']} of "
             f"{sv['lists']:,} lists differ, largest score difference {sv['max_score_diff']:.2g}. The bundle made "
             f"under load against a training on its own articles (in process): {bv['ids_differ']} of "
             f"{bv['lists']:,} differ, {bv['max_score_diff']:.2g}.",
