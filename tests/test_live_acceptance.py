@@ -454,6 +454,11 @@ def synthetic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models
 
 
+# A checkpoint of the live changes every few writes: the kill may also land while one is written,
+# and a restart restores one and replays the rest of the log.
+KILL_ENV = {**ENV, "RECOMMENDER_CHECKPOINT_EVERY": "7"}
+
+
 @pytest.mark.slow
 def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: Path) -> None:
     models = Path(shutil.copytree(synthetic_template, tmp_path / "models", symlinks=True))
@@ -464,7 +469,7 @@ def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: 
         titles[article_id] = rec.article(article_id)["title"]
     del rec
 
-    server = start_server(models, env=ENV, workers=WORKERS)
+    server = start_server(models, env=KILL_ENV, workers=WORKERS)
     try:
         stream = Stream(server, titles)
         stream.start()
@@ -481,8 +486,9 @@ def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: 
     finally:
         server.stop()
     acknowledged, in_flight = dict(stream.acknowledged), stream.in_flight
+    assert [p for p in (models / "live").iterdir() if "+" in p.name], "no checkpoint was written before the kill"
 
-    with running_server(models, env=ENV, workers=WORKERS) as server:
+    with running_server(models, env=KILL_ENV, workers=WORKERS) as server:
         wait_for_workers(server)
         assert_writes_present(server, acknowledged, titles)
         if in_flight is not None:  # all or nothing: its title, or what was there before it
@@ -524,7 +530,7 @@ def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: 
         assert_writes_present(server, acknowledged, titles)
     assert last_seq(models) == logged
 
-    with running_server(models, env=ENV, workers=WORKERS) as server:
+    with running_server(models, env=KILL_ENV, workers=WORKERS) as server:
         wait_for_workers(server)
         assert_writes_present(server, acknowledged, titles)
         base = server.get("/v1/model").json()["base_version"]
