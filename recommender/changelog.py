@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, Self
 
 from .errors import InvalidInputError
 
@@ -48,6 +48,33 @@ class Change:
     article_id: str
     record: dict[str, Any] | None
     at: float
+
+
+class ChangeLogLike(Protocol):
+    """What every change log does (:class:`ChangeLog` in SQLite, :class:`~recommender.sqllog.SqlChangeLog`)."""
+
+    def append(self, op: Op, article_id: str, record: dict[str, Any] | None = None) -> int: ...
+    def append_many(self, changes: Iterable[tuple[Op, str, dict[str, Any] | None]]) -> list[int]: ...
+    def since(self, seq: int = 0) -> Iterator[Change]: ...
+    def last_seq(self) -> int: ...
+    def truncate(self, through: int) -> int: ...
+    def log_id(self) -> str: ...
+    def exists(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def open_log(models_dir: str | os.PathLike[str], url: str | None = None) -> ChangeLogLike:
+    """The change log of ``models_dir``: the SQLite file in it, or the database at ``url`` when one is given.
+
+    Nothing is opened or created until the first call that reads or writes.
+    """
+    if url:
+        from .sqllog import SqlChangeLog
+
+        return SqlChangeLog(url)
+    return ChangeLog(models_dir)
 
 
 class ChangeLog:
@@ -82,6 +109,10 @@ class ChangeLog:
             self._connection = connection
         return self._connection
 
+    def exists(self) -> bool:
+        """Whether the log was created (a service that is never written to has none); creates nothing."""
+        return self._connection is not None or self.path.exists()
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -99,7 +130,7 @@ class ChangeLog:
 
     def append_many(self, changes: Iterable[tuple[Op, str, dict[str, Any] | None]]) -> list[int]:
         """Log several changes in one transaction (all or none); returns their sequence numbers."""
-        rows = [_row(op, article_id, record) for op, article_id, record in changes]
+        rows = [change_row(op, article_id, record) for op, article_id, record in changes]
         if not rows:
             raise InvalidInputError("no change to log")
         db = self._db()
@@ -140,7 +171,8 @@ class ChangeLog:
         return int(removed)
 
 
-def _row(op: str, article_id: str, record: dict[str, Any] | None) -> tuple[str, str, str | None, float]:
+def change_row(op: str, article_id: str, record: dict[str, Any] | None) -> tuple[str, str, str | None, float]:
+    """A checked change as stored: (op, article id, the record as JSON text or None, the time); InvalidInputError."""
     if op not in ("upsert", "delete"):
         raise InvalidInputError(f"a change must be 'upsert' or 'delete', got {op!r}")
     if not isinstance(article_id, str) or not article_id:

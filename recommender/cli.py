@@ -61,6 +61,15 @@ def _models_dir(args: argparse.Namespace) -> Path:
     return args.models_dir or default_models_dir()
 
 
+def _log_url() -> str | None:
+    """The database of the change log (``$RECOMMENDER_LOG_URL``; None: ``changes.sqlite`` in the models dir).
+
+    Read from the environment only, not from a flag: the URL holds a password,
+    and a command line is visible to every user of the machine.
+    """
+    return os.environ.get("RECOMMENDER_LOG_URL") or None
+
+
 def _inputs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
     """The corpus paths and sources the command reads; a usage error when there are none or one is malformed."""
     from .errors import InvalidInputError
@@ -149,7 +158,7 @@ def _cmd_related(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         published_after=args.published_after,
         published_before=args.published_before,
     )
-    rec = Recommender.load(_models_dir(args))
+    rec = Recommender.load(_models_dir(args), log_url=_log_url())
     if args.id is not None:
         result = rec.related(args.id, args.limit, filters, explain=args.explain, fallback=args.fallback)
     else:
@@ -193,7 +202,7 @@ def _cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from .export import export_related
     from .recommend import Recommender
 
-    rec = Recommender.load(_models_dir(args))
+    rec = Recommender.load(_models_dir(args), log_url=_log_url())
     if str(args.out) == "-":
         count = export_related(rec, sys.stdout, args.limit)
     else:
@@ -250,7 +259,7 @@ def _cmd_orphans(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from .orphans import find_orphans
     from .recommend import Recommender
 
-    rec = Recommender.load(_models_dir(args))
+    rec = Recommender.load(_models_dir(args), log_url=_log_url())
     found = find_orphans(rec, min_score=args.min_score, min_items=args.min_items)
     if args.format == "json":
         _print_json([o.to_json() for o in found])
@@ -271,7 +280,8 @@ def _cmd_upsert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     inputs = _inputs(args, parser)
     resolve(_models_dir(args))  # no current bundle: say so before reading the corpus
-    logged = log_upserts(_models_dir(args), read_corpus(inputs, on_error="fail").articles)
+    articles = read_corpus(inputs, on_error="fail").articles
+    logged = log_upserts(_models_dir(args), articles, log_url=_log_url())
     print(f"logged {logged.count} upserts (seq {logged.first}-{logged.last})")
     return 0
 
@@ -279,7 +289,7 @@ def _cmd_upsert(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 def _cmd_delete(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .writes import log_deletes
 
-    logged = log_deletes(_models_dir(args), args.ids)
+    logged = log_deletes(_models_dir(args), args.ids, log_url=_log_url())
     print(f"logged {logged.count} deletes (seq {logged.first}-{logged.last})")
     return 0
 
@@ -287,7 +297,8 @@ def _cmd_delete(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 def _cmd_compact(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .compact import compact
 
-    print(compact(_models_dir(args), keep=args.keep, force=args.force, progress=not args.quiet).summary())
+    result = compact(_models_dir(args), keep=args.keep, force=args.force, progress=not args.quiet, log_url=_log_url())
+    print(result.summary())
     return 0
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bundle import current_version, log_seq, prune, read_manifest, read_records, resolve, set_current, write_bundle
-from .changelog import Change, ChangeLog
+from .changelog import Change, open_log
 from .corpus import Article, RecordError, parse_record
 from .errors import BundleError, InvalidInputError
 from .options import TrainOptions
@@ -121,7 +121,12 @@ def bundle_articles(folder: Path) -> list[Article]:
 
 
 def compact(
-    models_dir: str | os.PathLike[str], *, keep: int = 3, force: bool = False, progress: bool = False
+    models_dir: str | os.PathLike[str],
+    *,
+    keep: int = 3,
+    force: bool = False,
+    progress: bool = False,
+    log_url: str | None = None,
 ) -> CompactResult:
     """Fold the logged changes into a new current bundle, then truncate the log.
 
@@ -130,11 +135,12 @@ def compact(
     compaction of the same models directory fails at once (InvalidInputError);
     a bundle trained before bundles kept their articles is refused
     (BundleError). Any failure leaves the current bundle and the log as they were.
+    ``log_url``: the log is in that database (see :func:`~recommender.changelog.open_log`).
     """
     started = time.perf_counter()
     root = Path(models_dir)
     resolve(root)  # a clear error when there is no current bundle, before the lock file is created
-    with compaction_lock(root), ChangeLog(root) as log:
+    with compaction_lock(root), open_log(root, log_url) as log:
         folder = resolve(root)
         manifest = read_manifest(folder)
         since = log_seq(manifest)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from . import checkpoint
 from .bundle import CURRENT, default_models_dir, load_bundle, write_bundle
-from .changelog import LOG_FILE, Change, ChangeLog
+from .changelog import Change, ChangeLogLike, open_log
 from .corpus import Article, CorpusReport
 from .errors import BundleError, InvalidInputError, UnknownArticleError
 from .fit import fit_parts
@@ -170,14 +170,20 @@ class Recommender:
 
     @classmethod
     def load(
-        cls, models_dir: str | os.PathLike[str] | None = None, version: str = CURRENT, *, replay: bool = True
+        cls,
+        models_dir: str | os.PathLike[str] | None = None,
+        version: str = CURRENT,
+        *,
+        replay: bool = True,
+        log_url: str | None = None,
     ) -> Recommender:
         """Load and verify a bundle from the models directory (default: current).
 
         A bundle whose files or manifest break the schema's rules is refused
         with BundleError naming what is wrong. With ``replay`` (the default)
-        the live changes logged in the models directory since the bundle was
-        built are applied (see :meth:`apply`).
+        the live changes logged since the bundle was built are applied (see
+        :meth:`apply`), from the log of the models directory or, given
+        ``log_url``, from the one in that database (see :func:`~recommender.changelog.open_log`).
         """
         models_dir = Path(models_dir or default_models_dir())
         parts = load_bundle(models_dir, version)
@@ -185,8 +191,10 @@ class Recommender:
             rec = cls(parts)
         except InvalidInputError as exc:
             raise BundleError(f"{parts.folder}: {exc}") from None
-        if replay and (models_dir / LOG_FILE).exists():
-            with ChangeLog(models_dir) as log:
+        if replay:
+            with open_log(models_dir, log_url) as log:
+                if not log.exists():
+                    return rec
                 found = checkpoint.newest(models_dir, rec.base_version, log.last_seq())
                 if found is not None:
                     checkpoint.restore(rec, found, log.log_id())
@@ -225,7 +233,7 @@ class Recommender:
             self.live = LiveOverlay(self)
         return self.live.apply(changes)
 
-    def catch_up(self, log: ChangeLog) -> list[Applied]:
+    def catch_up(self, log: ChangeLogLike) -> list[Applied]:
         """Apply every change of ``log`` past :attr:`log_seq`."""
         if not self.log_id:
             self.log_id = log.log_id()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bundle import log_seq, read_manifest, resolve, verify
-from .changelog import ChangeLog
+from .changelog import ChangeLogLike, open_log
 from .corpus import Article, article_record
 from .errors import InvalidInputError, UnknownArticleError
 from .schema import IDS_FILE
@@ -38,15 +38,16 @@ def bundle_ids(folder: Path) -> list[str]:
     return text.split("\n") if text else []
 
 
-def live_ids(models_dir: str | os.PathLike[str], log: ChangeLog | None = None) -> set[str]:
+def live_ids(models_dir: str | os.PathLike[str], log: ChangeLogLike | None = None) -> set[str]:
     """The ids of the live state: the current bundle's, plus logged upserts, minus logged deletes.
 
     Only the changes above the bundle's ``log_seq`` count (the others are in
     the bundle already). BundleError when there is no current bundle.
+    ``log``: the change log to read (default: the models directory's SQLite one).
     """
     folder = resolve(models_dir)
     ids = set(bundle_ids(folder))
-    with ChangeLog(models_dir) if log is None else nullcontext(log) as changes:
+    with open_log(models_dir) if log is None else nullcontext(log) as changes:
         for change in changes.since(log_seq(read_manifest(folder))):
             if change.op == "upsert":
                 ids.add(change.article_id)
@@ -55,23 +56,28 @@ def live_ids(models_dir: str | os.PathLike[str], log: ChangeLog | None = None) -
     return ids
 
 
-def log_upserts(models_dir: str | os.PathLike[str], articles: Sequence[Article]) -> Logged:
+def log_upserts(
+    models_dir: str | os.PathLike[str], articles: Sequence[Article], *, log_url: str | None = None
+) -> Logged:
     """Log one upsert per article (its :func:`~recommender.corpus.article_record`), all or none.
 
     Needs a current bundle (BundleError otherwise): the changes apply to it.
+    ``log_url``: the log is in that database (see :func:`~recommender.changelog.open_log`).
     """
     if not articles:
         raise InvalidInputError("no article to upsert")
     resolve(models_dir)
-    with ChangeLog(models_dir) as log:
+    with open_log(models_dir, log_url) as log:
         seqs = log.append_many(("upsert", a.id, article_record(a)) for a in articles)
     return Logged(seqs[0], seqs[-1], len(seqs))
 
 
-def log_deletes(models_dir: str | os.PathLike[str], article_ids: Sequence[str]) -> Logged:
+def log_deletes(
+    models_dir: str | os.PathLike[str], article_ids: Sequence[str], *, log_url: str | None = None
+) -> Logged:
     """Log one delete per id, all or none; every id must be live and given once.
 
-    UnknownArticleError for an id that is not live (nothing is logged),
+    ``log_url`` as for :func:`log_upserts`. UnknownArticleError for an id that is not live (nothing is logged),
     InvalidInputError for an id given twice.
     """
     if not article_ids:
@@ -81,7 +87,7 @@ def log_deletes(models_dir: str | os.PathLike[str], article_ids: Sequence[str]) 
         if article_id in seen:
             raise InvalidInputError(f"article id {article_id!r} is given twice")
         seen.add(article_id)
-    with ChangeLog(models_dir) as log:
+    with open_log(models_dir, log_url) as log:
         # Checked and appended with the same connection; a write that slips in
         # between (another process deleting the same id) logs a delete that
         # replay ignores, as it ignores any delete of an unknown id.

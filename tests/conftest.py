@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .postgres import postgres_server  # noqa: F401 - a fixture: a throwaway PostgreSQL cluster per module
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_CORPORA = Path(os.environ.get("RECOMMENDER_SHARED_CORPORA", ROOT.parent / "shared" / "corpora"))
 DEMO_CORPUS = ROOT / "recommender" / "data" / "demo_articles.jsonl"

@@ -1,23 +1,14 @@
 """The sql source: the same checks against SQLite (always) and a real PostgreSQL server (a cluster of our own).
 
-The PostgreSQL cluster lives in a temporary folder, is started with Debian's
-``initdb``/``pg_ctl`` as an unprivileged user (PostgreSQL refuses root), listens
-on 127.0.0.1 on a free port with password authentication, and is stopped by
-``pg_ctl stop -m immediate`` when the module's tests are done. Where the
-binaries are missing its tests skip, or fail when CI is set.
+The PostgreSQL cluster (fixture ``postgres_server``, see ``tests/postgres.py``)
+lives in a temporary folder, is started with Debian's ``initdb``/``pg_ctl`` as
+an unprivileged user, and is stopped when the module's tests are done. Where
+the binaries are missing its tests skip, or fail when CI is set.
 """
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import os
-import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,92 +27,7 @@ from recommender.sources.sql import _plain, database_url
 from recommender.values import parse_iso
 
 from .conftest import TINY
-
-PASSWORD = "s3cret-pw"  # the cluster's password: it must never appear in a message
-
-
-# The cluster ------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    port: int
-    folder: Path
-
-    def url(self, password: str = PASSWORD) -> str:
-        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/postgres"
-
-    def connect(self) -> Any:
-        import psycopg
-
-        # A lock held by a reader that was not closed makes setup fail after 10 s instead of hanging.
-        return psycopg.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="postgres",
-            password=PASSWORD,
-            dbname="postgres",
-            autocommit=True,
-            options="-c lock_timeout=10000",
-        )
-
-
-def _postgres_binaries() -> Path | None:
-    """The bin folder of the newest Debian PostgreSQL, or of the initdb on PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if found:
-        return Path(found[-1]).parent
-    on_path = shutil.which("initdb")
-    return Path(on_path).parent if on_path and shutil.which("pg_ctl") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def postgres_server(request: pytest.FixtureRequest) -> Server:
-    binaries = _postgres_binaries()
-    if binaries is None:
-        reason = "PostgreSQL's initdb and pg_ctl are not installed (apt-get install postgresql)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {reason}")
-        pytest.skip(reason)
-    # Under /tmp, not pytest's tmp_path: the unprivileged user must reach it and the socket path must be short.
-    folder = Path(tempfile.mkdtemp(prefix="recommender-pg-"))
-    (folder / "pw").write_text(PASSWORD)
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        for path in (folder, folder / "pw"):
-            shutil.chown(path, "nobody")
-        as_user = ["runuser", "-u", "nobody", "--"]
-    data, port = folder / "data", _free_port()
-
-    def run(*command: str) -> None:
-        done = subprocess.run([*as_user, *command], cwd=folder, capture_output=True, text=True, timeout=60)
-        if done.returncode:
-            log = (folder / "log").read_text(errors="replace")[-2000:] if (folder / "log").exists() else ""
-            pytest.fail(f"{Path(command[0]).name} failed: {done.stderr.strip()}\n{log}")
-
-    def stop() -> None:
-        subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "stop", "-m", "immediate"],
-                       cwd=folder, capture_output=True, timeout=60)  # fmt: skip
-        pid_file = data / "postmaster.pid"
-        if pid_file.exists():  # pg_ctl could not stop it: end the postmaster by its PID
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-        shutil.rmtree(folder, ignore_errors=True)
-
-    request.addfinalizer(stop)
-    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--pwfile", str(folder / "pw"),
-        "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60", "-o", options, "start")
-    return Server(port, folder)
-
+from .postgres import PASSWORD, Server, free_port
 
 # The same tables in both databases ---------------------------------------------------
 
@@ -370,7 +276,7 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
     ids=["refused", "bad-url", "unknown-driver", "not-select"],
 )
 def test_a_password_never_appears_in_an_error(location: str, query: str, says: str) -> None:
-    url = location.format(pw=PASSWORD, port=_free_port())
+    url = location.format(pw=PASSWORD, port=free_port())
     with pytest.raises(CorpusError) as caught:
         read_corpus(Source("sql", url, query=query))
     message = str(caught.value)

@@ -68,8 +68,9 @@ async def _watch_current(holder: ModelHolder, interval: float) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
-    holder = ModelHolder(settings.models_dir)
-    writer = LogWriter(settings.models_dir)
+    log_url = settings.log_url.get_secret_value() if settings.log_url else None
+    holder = ModelHolder(settings.models_dir, log_url)
+    writer = LogWriter(settings.models_dir, log_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             follower = follow_log(holder, settings.log_poll_interval, watching=watching, checkpoints=checkpoints)
             background.append(loop.create_task(follower))
         if settings.compact_interval > 0:
-            background.append(loop.create_task(compact_every(settings.models_dir, settings.compact_interval)))
+            background.append(loop.create_task(compact_every(settings.models_dir, settings.compact_interval, log_url)))
         try:
             yield
         finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import checkpoint
-from ..changelog import ChangeLog, Op
+from ..changelog import ChangeLogLike, Op, open_log
 from ..recommend import Recommender
 from .state import ModelHolder
 
@@ -31,21 +31,24 @@ class LogWriter:
     """Appends to the change log from one thread of its own.
 
     An append returns once the change is on disk (SQLite commits with
-    ``synchronous=FULL``), which takes an fsync: it runs in a dedicated
-    thread so that the event loop keeps answering, and always the same
-    thread, because an SQLite connection belongs to the thread that opened
-    it. The thread starts with the first write and stops with ``close``.
+    ``synchronous=FULL``, PostgreSQL flushes its WAL before answering the
+    COMMIT), which takes an fsync: it runs in a dedicated thread so that the
+    event loop keeps answering, and always the same thread, because an SQLite
+    connection belongs to the thread that opened it. The thread starts with
+    the first write and stops with ``close``. ``log_url``: the log is in that
+    database instead of the models directory.
     """
 
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, log_url: str | None = None) -> None:
         self.models_dir = models_dir
+        self.log_url = log_url
         self._executor: ThreadPoolExecutor | None = None
-        self._log: ChangeLog | None = None
+        self._log: ChangeLogLike | None = None
 
-    def _pool(self) -> tuple[ThreadPoolExecutor, ChangeLog]:
+    def _pool(self) -> tuple[ThreadPoolExecutor, ChangeLogLike]:
         if self._executor is None or self._log is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="changelog")
-            self._log = ChangeLog(self.models_dir)
+            self._log = open_log(self.models_dir, self.log_url)
         return self._executor, self._log
 
     async def append(self, op: Op, article_id: str, record: Record | None = None) -> int:
@@ -130,22 +133,28 @@ async def follow_log(
             log.exception("change log follower: catching up failed")
 
 
-async def compact_every(models_dir: Path, interval: float) -> None:
+async def compact_every(models_dir: Path, interval: float, log_url: str | None = None) -> None:
     """Run ``recommender compact`` every ``interval`` seconds (one at a time across workers: it locks)."""
     command = [sys.executable, "-m", "recommender", "compact", "--quiet", "--models-dir", os.fspath(models_dir)]
+    # The URL reaches the command through its environment (a command line is visible to every user).
+    env = {**os.environ, "RECOMMENDER_LOG_URL": log_url} if log_url else None
     while True:
         await asyncio.sleep(interval)
         try:
-            await _compact_once(command)
+            await _compact_once(command, env)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("compaction: could not run %s", " ".join(command))
 
 
-async def _compact_once(command: list[str]) -> None:
+async def _compact_once(command: list[str], env: dict[str, str] | None = None) -> None:
     process = await asyncio.create_subprocess_exec(
-        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     try:
         out, err = await process.communicate()

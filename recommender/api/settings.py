@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Run `recommender compact` this often (seconds; 0: never): it folds the change log
     # into a new bundle, which every worker then loads.
     compact_interval: float = Field(0, ge=0)
+    # The change log in a database shared by replicas (an SQLAlchemy URL, e.g.
+    # postgresql://user:pw@host/db) instead of changes.sqlite in the models directory.
+    log_url: SecretStr | None = None
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     header_timeout: float = Field(10.0, gt=0, le=600)
     body_timeout: float = Field(15.0, gt=0, le=600)
@@ -53,7 +56,7 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
-    @field_validator("admin_token", mode="before")
+    @field_validator("admin_token", "log_url", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..bundle import CURRENT
-from ..changelog import LOG_FILE, ChangeLog
+from ..changelog import ChangeLogLike, open_log
 from ..errors import BundleError
 from ..recommend import Recommender
 
@@ -45,10 +45,14 @@ class ModelHolder:
     than at the last load (successful or not): every worker polls it, so all
     of them follow a new link, and a refused bundle is not tried again until
     the link moves.
+
+    The change log is the models directory's, or the one in the database at
+    ``log_url`` (shared by replicas on several machines).
     """
 
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, log_url: str | None = None) -> None:
         self.models_dir = models_dir
+        self.log_url = log_url
         self.current: Recommender | None = None
         self.loaded_at: float | None = None
         self._loaded_link: object = _NEVER
@@ -67,16 +71,16 @@ class ModelHolder:
         """True when ``models/current`` moved since the last load attempt."""
         return self.link() != self._loaded_link
 
-    def change_log(self) -> ChangeLog:
+    def change_log(self) -> ChangeLogLike:
         """This thread's reader of the change log."""
-        reader: ChangeLog | None = getattr(self._logs, "log", None)
+        reader: ChangeLogLike | None = getattr(self._logs, "log", None)
         if reader is None:
-            reader = self._logs.log = ChangeLog(self.models_dir)
+            reader = self._logs.log = open_log(self.models_dir, self.log_url)
         return reader
 
     def close(self) -> None:
         """Close this thread's reader of the change log."""
-        reader: ChangeLog | None = getattr(self._logs, "log", None)
+        reader: ChangeLogLike | None = getattr(self._logs, "log", None)
         if reader is not None:
             reader.close()
             self._logs.log = None
@@ -86,14 +90,14 @@ class ModelHolder:
         with self._lock:
             self._loaded_link = self.link()
             try:
-                return Recommender.load(self.models_dir)
+                return Recommender.load(self.models_dir, log_url=self.log_url)
             except BundleError as exc:
                 log.error("model not loaded: %s", exc)
                 raise
 
     def has_log(self) -> bool:
-        """Whether the models directory holds a change log (a service that is never written to has none)."""
-        return (Path(self.models_dir) / LOG_FILE).exists()
+        """Whether the change log exists (a service that is never written to has none)."""
+        return self.change_log().exists()
 
     def install(self, rec: Recommender) -> Recommender:
         """Catch ``rec`` up with the log and serve it (on the event loop)."""
