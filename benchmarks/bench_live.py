@@ -52,7 +52,6 @@ from .synthetic import ROOT, read_records
 TOKEN = "bench-live-admin-token"
 K = 10
 SEED = 7
-FRESH_STREAK = 10  # consecutive fresh-connection answers that must agree
 PLAN: dict[str, dict[str, Any]] = {
     "full": {
         "fresh_samples": 50,
@@ -166,9 +165,10 @@ def percentiles(values: Sequence[float]) -> dict[str, Any]:
 class Http:
     """A small HTTP/1.1 client: one keep-alive connection per thread, or a fresh one per request."""
 
-    def __init__(self, port: int, timeout: float = 30.0) -> None:
+    def __init__(self, port: int, timeout: float = 30.0, workers: Sequence[int] = ()) -> None:
         self.port = port
         self.timeout = timeout
+        self.workers = list(workers)  # the server's worker PIDs, for probe()
         self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -219,6 +219,23 @@ class Http:
                     raise
         raise AssertionError("unreachable")
 
+    def probe(self, method: str, path: str) -> tuple[int, bytes, int | None]:
+        """A request on a fresh connection (the kernel hands it to either worker), and the PID that answered.
+
+        The server's end of the connection is found in /proc/net/tcp by the
+        two ports, and its inode among the workers' open files; the
+        connection stays open until then (no ``Connection: close``).
+        """
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            body = resp.read()
+            assert conn.sock is not None
+            return resp.status, body, answering_worker(self.port, conn.sock.getsockname()[1], self.workers)
+        finally:
+            conn.close()
+
     def related(self, article_id: str, *, fresh: bool = False) -> list[str] | None:
         """The ids of an article's list (limit 10); None when the article is unknown (404)."""
         status, body = self.request("GET", related_path(article_id), fresh=fresh)
@@ -240,6 +257,75 @@ class Http:
         return json.loads(body)  # type: ignore[no-any-return]
 
 
+def _server_socket_inode(server_port: int, client_port: int) -> int | None:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table, encoding="ascii") as handle:
+            next(handle)
+            for line in handle:
+                fields = line.split()
+                local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+                if int(local, 16) == server_port and int(remote, 16) == client_port and fields[9] != "0":
+                    return int(fields[9])
+    return None
+
+
+def answering_worker(server_port: int, client_port: int, workers: Sequence[int]) -> int | None:
+    """The PID among ``workers`` holding the server's end of the connection from ``client_port``."""
+    inode = _server_socket_inode(server_port, client_port)
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in workers:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                        return pid
+    return None
+
+
+def on_every_worker(
+    probe: Callable[[], tuple[bool, int | None, int]],
+    workers: Sequence[int],
+    since: float,
+    keys: int = 1,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """Probe until every worker has answered every key with the probe holding; seconds from ``since``.
+
+    ``probe`` makes one request and says whether it holds, which worker
+    answered and which of ``keys`` things it asked. A (worker, key)'s time is
+    that of its first answer that holds (reset should it answer otherwise
+    later: a regression, counted); the result is the latest of them. Fresh
+    connections go to either worker as the kernel decides, so the number of
+    probes each worker got is reported too.
+    """
+    first: dict[tuple[int, int], float | None] = {(w, k): None for w in workers for k in range(keys)}
+    probes = dict.fromkeys(workers, 0)
+    unknown = regressions = 0
+    while time.perf_counter() - since < timeout:
+        ok, pid, key = probe()
+        now = time.perf_counter()
+        if pid not in probes:
+            unknown += 1
+            continue
+        probes[pid] += 1
+        if ok and first[pid, key] is None:
+            first[pid, key] = now
+        elif not ok and first[pid, key] is not None:
+            first[pid, key] = None
+            regressions += 1
+        if all(t is not None for t in first.values()):
+            break
+    done = [t for t in first.values() if t is not None]
+    return {
+        "seconds": max(done) - since if len(done) == len(first) else None,
+        "probes": sorted(probes.values()),
+        "unidentified": unknown,
+        "regressions": regressions,
+    }
+
+
 def article_path(article_id: str) -> str:
     import urllib.parse
 
@@ -250,29 +336,17 @@ def related_path(article_id: str) -> str:
     return article_path(article_id) + f"/related?limit={K}"
 
 
-def wait_all_workers(
-    check: Callable[[], bool], timeout: float = 30.0, streak: int = FRESH_STREAK, since: float | None = None
+def model_on_every_worker(
+    client: Http, holds: Callable[[dict[str, Any]], bool], timeout: float = 60.0, since: float | None = None
 ) -> float | None:
-    """Seconds from ``since`` to the first answer of ``streak`` consecutive answers for which ``check`` holds.
+    """Seconds from ``since`` (default now) until every worker's ``GET /v1/model`` satisfies ``holds``."""
 
-    Each call of ``check`` should use fresh connections, so that answers come
-    from either worker. None if it does not hold within ``timeout``.
-    """
+    def probe() -> tuple[bool, int | None, int]:
+        status, body, pid = client.probe("GET", "/v1/model")
+        return status == 200 and holds(json.loads(body)), pid, 0
+
     start = time.perf_counter() if since is None else since
-    run = 0
-    first = 0.0
-    while time.perf_counter() - start < timeout:
-        ok = check()
-        now = time.perf_counter()
-        if ok:
-            run += 1
-            if run == 1:
-                first = now
-            if run >= streak:
-                return first - start
-        else:
-            run = 0
-    return None
+    return on_every_worker(probe, client.workers, start, timeout=timeout)["seconds"]  # type: ignore[no-any-return]
 
 
 def serve(models_dir: Path, log_dir: Path, extra: dict[str, str] | None = None) -> Server:
@@ -383,51 +457,63 @@ def fetch_all(
     return lists, behind
 
 
-def synced(client: Http, seq: int) -> Callable[[], bool]:
-    return lambda: client.model()["log_seq"] >= seq
+def synced(seq: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda model: int(model["log_seq"]) >= seq
 
 
 # 1 + 2. Quality and freshness -------------------------------------------------------
 
 
 def upsert_freshness(client: Http, x: str, since: float) -> dict[str, Any]:
-    """Until x's own list is served and x is in the list of an article its list names (when live puts it there)."""
-    state: dict[str, Any] = {"candidates": None, "target": None}
+    """Seconds until every worker serves x's own list; then x in an article's list of it, on every worker.
 
-    def check() -> bool:
-        own = client.related(x, fresh=True)
-        if own is None:
-            return False
-        if state["candidates"] is None:
-            state["candidates"] = own
-        if state["target"] is not None:
-            theirs = client.related(state["target"], fresh=True)
-            return theirs is not None and x in theirs
-        for j in state["candidates"]:
-            theirs = client.related(j, fresh=True)
-            if theirs is not None and x in theirs:
-                state["target"] = j
-                return True
-        return True  # no article of its list lists it (yet): the own list is what counts until one does
+    A worker applies a change in one step on its event loop (x's own list and
+    the lists x enters together), so x's own list answered by a worker times
+    the whole change there; the reverse list is then confirmed on every worker.
+    """
 
-    seconds = wait_all_workers(check, timeout=10.0, since=since)
-    return {"id": x, "seconds": seconds, "reverse_checked": state["target"] is not None}
+    def own() -> tuple[bool, int | None, int]:
+        status, _, pid = client.probe("GET", related_path(x))
+        return status == 200, pid, 0
+
+    out = {"id": x, **on_every_worker(own, client.workers, since)}
+    out["reverse_checked"] = False
+    if out["seconds"] is not None:
+        for j in client.related(x) or []:
+            if x in (client.related(j) or []):
+
+                def theirs(j: str = j) -> tuple[bool, int | None, int]:
+                    status, body, pid = client.probe("GET", related_path(j))
+                    return status == 200 and x in {i["id"] for i in json.loads(body)["items"]}, pid, 0
+
+                confirmed = on_every_worker(theirs, client.workers, time.perf_counter())
+                out["reverse_checked"] = confirmed["seconds"] is not None and not confirmed["regressions"]
+                break
+    return out
 
 
 def delete_freshness(client: Http, x: str) -> dict[str, Any]:
+    """Seconds until every worker answers 404 for x and leaves x out of the lists (up to 3) that held it."""
     own = client.related(x) or []
     holders = [j for j in own if x in (client.related(j) or [])][:3]
     status, body = client.request("DELETE", article_path(x), admin=True)
     since = time.perf_counter()
     if status != 204:
         raise RuntimeError(f"DELETE {x!r}: {status} {body[:200]!r}")
+    paths = [article_path(x)] + [related_path(j) for j in holders]
+    turn = [0]
 
-    def check() -> bool:
-        if client.request("GET", article_path(x), fresh=True)[0] != 404:
-            return False
-        return all(x not in (client.related(j, fresh=True) or []) for j in holders)
+    def gone() -> tuple[bool, int | None, int]:
+        # One request per probe, in turn over the article and its holders' lists.
+        key = turn[0] % len(paths)
+        turn[0] += 1
+        status, body, pid = client.probe("GET", paths[key])
+        if key == 0:
+            return status == 404, pid, key
+        return status == 200 and x not in {i["id"] for i in json.loads(body)["items"]}, pid, key
 
-    return {"id": x, "seconds": wait_all_workers(check, timeout=10.0, since=since), "lists_checked": len(holders)}
+    found = on_every_worker(gone, client.workers, since, keys=len(paths))
+    return {"id": x, **found, "lists_checked": len(holders)}
 
 
 def quality(mode: str, work: Path, records: list[dict[str, Any]], name: str) -> tuple[dict[str, Any], Path]:
@@ -445,7 +531,7 @@ def quality(mode: str, work: Path, records: list[dict[str, Any]], name: str) -> 
     retrain_seconds = train(all_corpus, retrain_dir)
     models = clone_models(pristine, work / "quality")
     server = serve(models, work / "logs")
-    client = Http(server.port)
+    client = Http(server.port, workers=server.workers())
     put_seconds: list[float] = []
     fresh: list[dict[str, Any]] = []
     step = max(1, len(held) // plan["fresh_samples"])
@@ -464,7 +550,7 @@ def quality(mode: str, work: Path, records: list[dict[str, Any]], name: str) -> 
             if n % step == 0 and len(fresh) < plan["fresh_samples"]:
                 fresh.append(upsert_freshness(client, record["id"], done))
         log(f"live: {len(held):,} PUTs done (p50 {statistics.median(put_seconds) * 1e3:.1f} ms)")
-        synced_after = wait_all_workers(synced(client, last_seq), timeout=60)
+        synced_after = model_on_every_worker(client, synced(last_seq))
         ids = [r["id"] for r in clean]
         t = time.perf_counter()
         live, behind = fetch_all(client, ids, last_version)
@@ -505,12 +591,14 @@ def quality(mode: str, work: Path, records: list[dict[str, Any]], name: str) -> 
             "samples": len(fresh),
             "timed_out": len(fresh) - len(fresh_times),
             "with_reverse_check": sum(f["reverse_checked"] for f in fresh),
+            **_probe_counts(fresh),
         },
         "freshness_delete": {
             **_seconds(percentiles(delete_times)),
             "samples": len(deletes),
             "timed_out": len(deletes) - len(delete_times),
             "lists_checked": sum(d["lists_checked"] for d in deletes),
+            **_probe_counts(deletes),
         },
     }
     p_live, p_re = result["p_at_10_live"], result["p_at_10_retrain"]
@@ -520,6 +608,16 @@ def quality(mode: str, work: Path, records: list[dict[str, Any]], name: str) -> 
         f"fresh max {result['freshness_upsert']['max']} s, delete max {result['freshness_delete']['max']} s"
     )
     return result, pristine
+
+
+def _probe_counts(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the fresh connections of the freshness samples fell on the workers."""
+    return {
+        "probes_median": statistics.median(sum(x["probes"]) for x in samples) if samples else None,
+        "fewest_probes_of_a_worker": min((min(x["probes"]) for x in samples), default=None),
+        "unidentified": sum(x["unidentified"] for x in samples),
+        "regressions": sum(x["regressions"] for x in samples),
+    }
 
 
 def _round(value: Any, digits: int = 4) -> Any:
@@ -609,7 +707,7 @@ def speed(mode: str, work: Path, source: Path, records: list[dict[str, Any]], na
     writes, writes_cache_off = writes[:wrk_writes], writes[wrk_writes:]
     lookups = rng.sample(ids, len(singles))
     server = serve(models, work / "logs")
-    client = Http(server.port)
+    client = Http(server.port, workers=server.workers())
     out: dict[str, Any] = {"corpus": name, "articles": len(ids)}
     try:
         put_s: list[float] = []
@@ -640,7 +738,7 @@ def speed(mode: str, work: Path, source: Path, records: list[dict[str, Any]], na
             if status not in (200, 201):
                 raise RuntimeError(f"POST /v1/admin/articles: {status} {raw[:300]!r}")
             answer = json.loads(raw)
-            everywhere = wait_all_workers(synced(client, answer["last_seq"]), timeout=120, since=t)
+            everywhere = model_on_every_worker(client, synced(answer["last_seq"]), timeout=120, since=t)
             runs.append(
                 {
                     "articles": len(batch),
@@ -782,7 +880,7 @@ def kill_writes(mode: str, work: Path, pristine: Path, texts: list[str]) -> tupl
     unacked = {i: title for i, title in sent.items() if i not in acked and i not in refused}
     log(f"live kill: {len(acked)} writes acknowledged, {len(unacked)} in flight at the kill; restarting")
     server = serve(models, work / "logs")
-    client = Http(server.port)
+    client = Http(server.port, workers=server.workers())
     try:
         after = {"acknowledged": check_present(client, acked), "in_flight": check_present(client, unacked)}
     finally:
@@ -833,12 +931,12 @@ def kill_compact(work: Path, models: Path, acked: dict[str, str]) -> dict[str, A
     after_kill = current_version(models)
     log(f"live: compact killed at {usual / 2:.1f} s (usual {usual:.1f} s; running: {running}); restarting the server")
     server = serve(models, work / "logs")
-    client = Http(server.port)
+    client = Http(server.port, workers=server.workers())
     try:
         restarted = check_present(client, acked)
         second = recommender("compact", "--models-dir", str(models), "--quiet", check=False)
         new = current_version(models)
-        switched = wait_all_workers(lambda: client.model()["base_version"] == new, timeout=60)
+        switched = model_on_every_worker(client, lambda m: m["base_version"] == new)
         after_second = check_present(client, acked)
     finally:
         client.close()
@@ -952,7 +1050,7 @@ def compaction_under_load(mode: str, work: Path, pristine: Path, held: list[dict
     script = wrk_script(work, random.Random(SEED + 4).sample(ids, min(200, len(ids))), "load-related")
     writes = [{**r, "id": f"load-{n}-{r['id']}"} for n in range(100) for r in held[count:]][:5000]
     server = serve(models, work / "logs")
-    client = Http(server.port)
+    client = Http(server.port, workers=server.workers())
     chunks: list[dict[str, Any]] = []
     done = threading.Event()
 
@@ -989,7 +1087,7 @@ def compaction_under_load(mode: str, work: Path, pristine: Path, held: list[dict
         second = recommender("compact", "--models-dir", str(models), "--quiet")
         final = current_version(models)
         assert final is not None and first is not None
-        if wait_all_workers(lambda: client.model()["version"] == final, timeout=60) is None:
+        if model_on_every_worker(client, lambda m: m["version"] == final) is None:
             raise RuntimeError(f"the server did not serve the compacted bundle {final} within 60 s")
         final_ids = bundle_ids(models, final)
         served, behind = fetch_all(client, final_ids, final, scores=True)
