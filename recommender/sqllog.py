@@ -127,7 +127,7 @@ class SqlChangeLog:
             yield
         except OperationalError as exc:
             reason = " ".join(str(exc.orig).split())
-            password = make_url(self.url).password if "@" in self.url else None
+            password = log_url(self.url).password  # the URL parsed: the engine was made from it
             if password:
                 reason = reason.replace(str(password), "***")
             raise RecommenderError(f"change log {masked(self.url)}: {reason}") from None
