@@ -707,8 +707,9 @@ def _live_md(live: dict[str, Any] | None) -> list[str]:
         "",
         "`recommender serve --workers 2` with an admin token; writes and reads over HTTP from this process "
         "(keep-alive connections, or a fresh connection per request where both workers must answer: the kernel "
-        "hands each new connection to either worker, and a change counts as served once 10 consecutive fresh "
-        "answers agree; the time is that of the first of them).",
+        "hands each new connection to either worker, the answering worker is found from the server's end of the "
+        "connection in /proc, and a change counts as served once every worker has answered it; the time is that "
+        "of the last worker's first such answer, from the end of the write's answer).",
         "",
     ]
     q = live.get("quality")

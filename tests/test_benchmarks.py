@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from benchmarks.bench_live import (
     compare_lists,
     mean_recall,
+    on_every_worker,
     percentiles,
     precision_by_label,
     reverse_presence,
@@ -355,6 +357,22 @@ def test_live_metrics_on_small_lists() -> None:
         "all_pairs": 2,
         "all_share": 0.5,
     }
+
+
+def test_a_change_is_served_once_every_worker_answered_it() -> None:
+    # Worker 1 answers fresh from its 2nd answer on; worker 2 only at its 3rd; 9 answers from no known worker.
+    answers = iter([(False, 1, 0), (True, 1, 0), (False, 2, 0), (False, 9, 0), (True, 1, 0), (True, 2, 0)])
+    found = on_every_worker(lambda: next(answers), [1, 2], since=0.0, timeout=1e9)
+    assert found["probes"] == [2, 3] and found["unidentified"] == 1 and found["regressions"] == 0
+    assert found["seconds"] is not None and found["seconds"] > 0
+    # A worker that answers stale after a fresh answer starts over (counted); one never answering times out.
+    answers = iter([(True, 1, 0), (False, 1, 0), (True, 1, 0), (True, 2, 0)])
+    assert on_every_worker(lambda: next(answers), [1, 2], since=0.0, timeout=1e9)["regressions"] == 1
+    quiet = on_every_worker(lambda: (True, 1, 0), [1, 2], since=time.perf_counter(), timeout=0.05)
+    assert quiet["seconds"] is None and quiet["probes"][1] > 0
+    # Each key (the article, then the lists that held it) on each worker.
+    answers = iter([(True, 1, 0), (True, 2, 0), (True, 1, 1), (True, 2, 1)])
+    assert on_every_worker(lambda: next(answers), [1, 2], since=0.0, keys=2, timeout=1e9)["probes"] == [2, 2]
 
 
 def test_percentiles_are_nearest_rank() -> None:
