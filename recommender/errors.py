@@ -34,5 +34,9 @@ class BundleError(RecommenderError):
     """A model bundle is missing, damaged, tampered with or of an unknown format."""
 
 
+class LogUnavailableError(RecommenderError):
+    """The change log's database cannot be reached, or failed: nothing was logged."""
+
+
 class NotFittedError(RecommenderError, AttributeError):
     """A query method was called before ``fit``."""

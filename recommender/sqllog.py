@@ -56,7 +56,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from .changelog import Change, Op, change_row
-from .errors import InvalidInputError, RecommenderError
+from .errors import InvalidInputError, LogUnavailableError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -122,7 +122,7 @@ class SqlChangeLog:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        """A database that cannot be reached (or fails) is a RecommenderError naming it, its password masked."""
+        """A database that cannot be reached (or fails) is a LogUnavailableError naming it, its password masked."""
         try:
             yield
         except OperationalError as exc:
@@ -130,7 +130,7 @@ class SqlChangeLog:
             password = log_url(self.url).password  # the URL parsed: the engine was made from it
             if password:
                 reason = reason.replace(str(password), "***")
-            raise RecommenderError(f"change log {masked(self.url)}: {reason}") from None
+            raise LogUnavailableError(f"change log {masked(self.url)}: {reason}") from None
 
     def _created(self) -> Engine:
         """The engine, once the tables and the log id exist (created by the first process that needs them)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from recommender.changelog import ChangeLog, ChangeLogLike, open_log
-from recommender.errors import InvalidInputError, RecommenderError
+from recommender.errors import InvalidInputError, LogUnavailableError
 
 from .postgres import free_port
 
@@ -176,7 +176,7 @@ def test_a_log_url_that_is_bad_or_unreachable_is_named_without_its_password(tmp_
         open_log(tmp_path, "not a url").last_seq()
     assert str(bad.value) == "the change log URL '(unparseable URL)' is not a database URL"
     url = f"postgresql://writer:pw-s3cret@127.0.0.1:{free_port()}/site"
-    with open_log(tmp_path, url) as log, pytest.raises(RecommenderError) as down:
+    with open_log(tmp_path, url) as log, pytest.raises(LogUnavailableError) as down:
         log.append("delete", "a1")
     message = str(down.value)
     assert message.startswith(f"change log {url.replace('pw-s3cret', '***')}: connection failed: "), message

@@ -25,7 +25,7 @@ from recommender.recommend import Recommender
 from recommender.train import TrainOptions, train
 
 from .conftest import TINY, write_jsonl
-from .postgres import Server
+from .postgres import Server, free_port
 
 pytestmark = pytest.mark.slow  # a real database server
 
@@ -111,6 +111,15 @@ def wait_for(follower: TestClient, path: str, status: int) -> None:
     while follower.get(path).status_code != status:
         assert time.monotonic() < deadline, f"{path} did not answer {status} within {FOLLOW_DEADLINE} s"
         time.sleep(0.01)
+
+
+def test_a_write_while_the_database_is_down_is_503_and_names_no_address(template: Path, tmp_path: Path) -> None:
+    down = f"postgresql://writer:pw-s3cret@127.0.0.1:{free_port()}/site"
+    with client(replica(template, tmp_path / "models"), log_url=down, log_poll_interval=0) as replica_down:
+        assert replica_down.get("/v1/articles/s3").status_code == 200  # reads go on from the bundle
+        r = replica_down.put("/v1/articles/n1", json=COMET, headers=AUTH)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+        assert r.json() == {"detail": "the change log's database is unavailable: nothing was logged, try again"}
 
 
 def test_two_replicas_share_one_log(template: Path, tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import InvalidInputError, RecommenderError, UnknownArticleError
+from ..errors import InvalidInputError, LogUnavailableError, RecommenderError, UnknownArticleError
 from .cache import ResponseCache
 from .changes import Checkpointer, LogWriter, compact_every, follow_log
 from .guard import BodyGuard, BodyRule
@@ -214,6 +214,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownArticleError)
     async def unknown_article(request: Request, exc: UnknownArticleError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc), "id": exc.article_id})
+
+    @app.exception_handler(LogUnavailableError)
+    async def log_unavailable(request: Request, exc: LogUnavailableError) -> JSONResponse:
+        # The database's address stays in the server's log, not in the answer.
+        log.error("%s", exc)
+        detail = "the change log's database is unavailable: nothing was logged, try again"
+        return JSONResponse(status_code=503, content={"detail": detail}, headers={"Retry-After": "1"})
 
     @app.exception_handler(InvalidInputError)
     async def invalid_input(request: Request, exc: InvalidInputError) -> JSONResponse:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..bundle import CURRENT
 from ..changelog import ChangeLogLike, open_log
-from ..errors import BundleError
+from ..errors import BundleError, LogUnavailableError
 from ..recommend import Recommender
 
 if TYPE_CHECKING:
@@ -91,6 +91,10 @@ class ModelHolder:
             self._loaded_link = self.link()
             try:
                 return Recommender.load(self.models_dir, log_url=self.log_url)
+            except LogUnavailableError as exc:
+                # The bundle serves meanwhile: `install` and the follower catch it up once the database answers.
+                log.error("serving the bundle without the live changes until the log answers: %s", exc)
+                return Recommender.load(self.models_dir, replay=False)
             except BundleError as exc:
                 log.error("model not loaded: %s", exc)
                 raise
@@ -100,9 +104,12 @@ class ModelHolder:
         return self.change_log().exists()
 
     def install(self, rec: Recommender) -> Recommender:
-        """Catch ``rec`` up with the log and serve it (on the event loop)."""
-        if self.has_log():
-            self._remember(rec.catch_up(self.change_log()))
+        """Catch ``rec`` up with the log and serve it (on the event loop); as it is if the log is unavailable."""
+        try:
+            if self.has_log():
+                self._remember(rec.catch_up(self.change_log()))
+        except LogUnavailableError as exc:
+            log.error("change log: %s", exc)
         self.current = rec
         self.loaded_at = time.time()
         log.info("serving model %s (%d articles)", rec.version, len(rec))
