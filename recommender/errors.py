@@ -35,7 +35,7 @@ class BundleError(RecommenderError):
 
 
 class LogUnavailableError(RecommenderError):
-    """The change log's database cannot be reached, or failed: nothing was logged."""
+    """The change log's database cannot be reached, or failed: the write was not acknowledged."""
 
 
 class NotFittedError(RecommenderError, AttributeError):

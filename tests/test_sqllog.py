@@ -119,7 +119,9 @@ def test_a_write_while_the_database_is_down_is_503_and_names_no_address(template
         assert replica_down.get("/v1/articles/s3").status_code == 200  # reads go on from the bundle
         r = replica_down.put("/v1/articles/n1", json=COMET, headers=AUTH)
         assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
-        assert r.json() == {"detail": "the change log's database is unavailable: nothing was logged, try again"}
+        assert r.json() == {
+            "detail": "the change log's database is unavailable: the write was not acknowledged, try it again"
+        }
 
 
 def test_two_replicas_share_one_log(template: Path, tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -219,7 +219,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def log_unavailable(request: Request, exc: LogUnavailableError) -> JSONResponse:
         # The database's address stays in the server's log, not in the answer.
         log.error("%s", exc)
-        detail = "the change log's database is unavailable: nothing was logged, try again"
+        detail = "the change log's database is unavailable: the write was not acknowledged, try it again"
         return JSONResponse(status_code=503, content={"detail": detail}, headers={"Retry-After": "1"})
 
     @app.exception_handler(InvalidInputError)
