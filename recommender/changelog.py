@@ -160,7 +160,7 @@ class ChangeLog:
         return str(row[0])
 
     def last_seq(self) -> int:
-        """The sequence number of the newest change (0 for an empty log)."""
+        """The sequence number of the newest change the log holds (0 when it holds none, as after a compaction)."""
         row = self._db().execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
         return int(row[0])
 

@@ -198,7 +198,7 @@ class SqlChangeLog:
             return str(connection.scalar(select(about.c.value).where(about.c.key == "log_id")))
 
     def last_seq(self) -> int:
-        """The sequence number of the newest change (0 for an empty log)."""
+        """The sequence number of the newest change the log holds (0 when it holds none, as after a compaction)."""
         with self._errors(), self._created().connect() as connection:
             return int(connection.scalar(select(func.coalesce(func.max(changes.c.seq), 0))) or 0)
 
