@@ -84,12 +84,20 @@ def _float_in(name: str, low: float, high: float, *, high_open: bool = False):  
     return parse
 
 
-def _add_models_dir(parser: argparse.ArgumentParser) -> None:
+def location(text: str) -> Path | str:
+    """A folder as a Path, a URL (``s3://bucket/models``) as it was written: Path would fold its '//'."""
+    from .remote import is_url
+
+    return text if is_url(text) else Path(text)
+
+
+def _add_models_dir(parser: argparse.ArgumentParser, *, url: bool = False) -> None:
+    where = " or an fsspec URL such as s3://bucket/models (needs recommender[remote])" if url else ""
     parser.add_argument(
         "--models-dir",
-        type=Path,
+        type=location,
         default=None,
-        help="folder of model bundles (default: $RECOMMENDER_MODELS_DIR or models/)",
+        help=f"folder of model bundles{where} (default: $RECOMMENDER_MODELS_DIR or models/)",
     )
 
 
@@ -103,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model bundle from corpus files and sources and make it current")
     _add_inputs(p)
-    _add_models_dir(p)
+    _add_models_dir(p, url=True)
     p.add_argument(
         "--on-error",
         choices=("fail", "skip"),
@@ -269,6 +277,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--access-log", action="store_true", help="log every request")
     _add_models_dir(p)
+    p.add_argument(
+        "--models-url",
+        metavar="URL",
+        help="serve the current bundle of shared storage (an fsspec URL written by 'train --models-dir URL'; "
+        "needs recommender[remote]) instead of --models-dir; sets $RECOMMENDER_MODELS_URL",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="local folder the bundles of --models-url are downloaded into "
+        "(default: $RECOMMENDER_CACHE_DIR, else ~/.cache/recommender/<digest of the URL>)",
+    )
 
     p = sub.add_parser("upsert", help="log new or edited articles (applied by running servers, folded in by compact)")
     _add_inputs(p)

@@ -55,10 +55,23 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{name}: {reason}"
 
 
-def _models_dir(args: argparse.Namespace) -> Path:
-    from .bundle import default_models_dir
+def _models_location(args: argparse.Namespace) -> Path | str:
+    """``--models-dir``, else ``$RECOMMENDER_MODELS_DIR``, else ``models``: a folder, or a URL (kept as text)."""
+    from .arguments import location
 
-    return args.models_dir or default_models_dir()
+    found: Path | str = args.models_dir or location(os.environ.get("RECOMMENDER_MODELS_DIR") or "models")
+    return found
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    """The local models directory of a command that reads or writes one (a URL is refused)."""
+    from .errors import InvalidInputError
+
+    found = _models_location(args)
+    if isinstance(found, str):
+        hint = "serve it with 'recommender serve --models-url URL'" if args.command == "serve" else "use a folder"
+        raise InvalidInputError(f"--models-dir {found!r}: only 'train' writes to a URL; {hint}")
+    return found
 
 
 def _log_url() -> str | None:
@@ -125,7 +138,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     )
     result = train(
         _inputs(args, parser),
-        _models_dir(args),
+        _models_location(args),
         options,
         on_error=args.on_error,
         progress=not args.quiet,
@@ -309,8 +322,17 @@ def _cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from .api.settings import Settings
 
     # Workers are separate processes: settings reach them through the environment.
-    os.environ["RECOMMENDER_MODELS_DIR"] = str(_models_dir(args).resolve())
+    if args.models_url:
+        os.environ["RECOMMENDER_MODELS_URL"] = args.models_url
+    else:
+        os.environ["RECOMMENDER_MODELS_DIR"] = str(_models_dir(args).resolve())
+    if args.cache_dir is not None:
+        os.environ["RECOMMENDER_CACHE_DIR"] = str(args.cache_dir.resolve())
     settings = Settings()
+    if settings.models_url:
+        from .remote import RemoteStore
+
+        RemoteStore(settings.models_url)  # no fsspec, an unknown protocol: one line and exit 1, before uvicorn
     url = f"http://{args.host}:{args.port}"
     print(f"recommender: demo page {url}/  API docs {url}/docs  ({args.workers} worker(s))", flush=True)
     return serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=args.access_log)

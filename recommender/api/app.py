@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import InvalidInputError, LogUnavailableError, RecommenderError, UnknownArticleError
+from ..remote import RemoteStore
 from .cache import ResponseCache
 from .changes import Checkpointer, LogWriter, compact_every, follow_log
 from .guard import BodyGuard, BodyRule
@@ -55,10 +56,14 @@ async def _watch_current(holder: ModelHolder, interval: float) -> None:
 
     Every worker runs this, so all of them serve a new bundle within about
     ``interval`` seconds of a new link, whichever worker was asked to reload.
+    Serving from shared storage, it follows the store's ``CURRENT`` file
+    instead (one small read per tick, in a thread).
     """
     while True:
         await asyncio.sleep(interval)
         try:
+            if holder.remote is not None:
+                await asyncio.to_thread(holder.refresh)
             if holder.link_changed():
                 await _reload_quietly(holder)
         except Exception:  # the watcher must outlive any surprise; the old model keeps serving
@@ -69,8 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (default: from the environment)."""
     settings = settings or Settings()
     log_url = settings.log_url.get_secret_value() if settings.log_url else None
-    holder = ModelHolder(settings.models_dir, log_url)
-    writer = LogWriter(settings.models_dir, log_url)
+    remote = RemoteStore(settings.models_url) if settings.models_url else None
+    # Serving from shared storage, the local cache plays the part of the models directory.
+    models_dir = settings.local_models_dir()
+    holder = ModelHolder(models_dir, log_url, remote)
+    writer = LogWriter(models_dir, log_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,11 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             background.append(loop.create_task(_watch_current(holder, settings.model_watch_interval)))
         if settings.log_poll_interval > 0:
             watching = settings.model_watch_interval > 0
-            checkpoints = Checkpointer(settings.models_dir, settings.checkpoint_every)
+            checkpoints = Checkpointer(models_dir, settings.checkpoint_every)
             follower = follow_log(holder, settings.log_poll_interval, watching=watching, checkpoints=checkpoints)
             background.append(loop.create_task(follower))
         if settings.compact_interval > 0:
-            background.append(loop.create_task(compact_every(settings.models_dir, settings.compact_interval, log_url)))
+            background.append(loop.create_task(compact_every(models_dir, settings.compact_interval, log_url)))
         try:
             yield
         finally:

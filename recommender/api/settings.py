@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
 
     models_dir: Path = Path("models")
+    # Serve the bundles of shared storage instead of models_dir: any fsspec URL (s3://bucket/models,
+    # file:///srv/models; needs recommender[remote]). The current one is downloaded into cache_dir
+    # (default: ~/.cache/recommender/<digest of the URL>), which then holds this replica's change log.
+    models_url: str | None = None
+    cache_dir: Path | None = None
     default_limit: int = Field(5, ge=1, le=100)
     max_limit: int = Field(50, ge=1, le=100)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -56,7 +61,7 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
-    @field_validator("admin_token", "log_url", mode="before")
+    @field_validator("admin_token", "log_url", "models_url", "cache_dir", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -65,4 +70,17 @@ class Settings(BaseSettings):
     def _default_within_max(self) -> Settings:
         if self.default_limit > self.max_limit:
             raise ValueError(f"default_limit ({self.default_limit}) must not exceed max_limit ({self.max_limit})")
+        if self.models_url and self.compact_interval > 0:
+            raise ValueError(
+                "compact_interval must be 0 with models_url: a replica's cache is not where bundles are made "
+                "(train into the store with 'recommender train --models-dir URL')"
+            )
         return self
+
+    def local_models_dir(self) -> Path:
+        """The folder bundles are loaded from: ``models_dir``, or the cache of ``models_url``."""
+        if not self.models_url:
+            return self.models_dir
+        from ..remote import default_cache_dir
+
+        return self.cache_dir or default_cache_dir(self.models_url)

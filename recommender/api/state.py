@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -15,9 +16,11 @@ from ..bundle import CURRENT
 from ..changelog import ChangeLogLike, open_log
 from ..errors import BundleError, LogUnavailableError
 from ..recommend import Recommender
+from ..remote import use_cached
 
 if TYPE_CHECKING:
     from ..live import Applied
+    from ..remote import RemoteStore
 
 log = logging.getLogger("recommender.api")
 
@@ -48,11 +51,18 @@ class ModelHolder:
 
     The change log is the models directory's, or the one in the database at
     ``log_url`` (shared by replicas on several machines).
+
+    With a ``remote`` store the link is the store's ``CURRENT`` file instead,
+    as last read by :meth:`refresh` (a network read: the watcher runs it in a
+    thread), and ``models_dir`` is the local cache the bundles are fetched
+    into and loaded from.
     """
 
-    def __init__(self, models_dir: Path, log_url: str | None = None) -> None:
+    def __init__(self, models_dir: Path, log_url: str | None = None, remote: RemoteStore | None = None) -> None:
         self.models_dir = models_dir
         self.log_url = log_url
+        self.remote = remote
+        self._remote_link: str | None = None
         self.current: Recommender | None = None
         self.loaded_at: float | None = None
         self._loaded_link: object = _NEVER
@@ -61,11 +71,27 @@ class ModelHolder:
         self._applied: OrderedDict[int, Applied] = OrderedDict()
 
     def link(self) -> str | None:
-        """Where ``models/current`` points now (None when there is no link)."""
+        """Where ``models/current`` points now (None when there is no link); the remote store's
+        ``CURRENT`` as last refreshed."""
+        if self.remote is not None:
+            return self._remote_link
         try:
             return os.readlink(Path(self.models_dir) / CURRENT)
         except OSError:
             return None
+
+    def refresh(self) -> None:
+        """Read the remote store's ``CURRENT`` (one small read; slow: run it in a thread); a no-op locally.
+
+        A store that cannot be read leaves the last value (the model serving
+        stays), with a warning.
+        """
+        if self.remote is None:
+            return
+        try:
+            self._remote_link = self.remote.current()
+        except BundleError as exc:
+            log.warning("model watcher: %s", exc)
 
     def link_changed(self) -> bool:
         """True when ``models/current`` moved since the last load attempt."""
@@ -88,16 +114,41 @@ class ModelHolder:
     def read(self) -> Recommender:
         """Load the current bundle and replay the change log (slow: run it in a thread); BundleError if bad."""
         with self._lock:
+            self.refresh()
             self._loaded_link = self.link()
+            version = self._fetch()  # BundleError (logged) when the remote bundle is missing or damaged
             try:
-                return Recommender.load(self.models_dir, log_url=self.log_url)
+                rec = Recommender.load(self.models_dir, version, log_url=self.log_url)
             except LogUnavailableError as exc:
                 # The bundle serves meanwhile: `install` and the follower catch it up once the database answers.
                 log.error("serving the bundle without the live changes until the log answers: %s", exc)
-                return Recommender.load(self.models_dir, replay=False)
+                rec = Recommender.load(self.models_dir, version, replay=False)
             except BundleError as exc:
                 log.error("model not loaded: %s", exc)
+                if self.remote is not None:
+                    # Refused from the cache (damaged there): fetched afresh at the next attempt.
+                    shutil.rmtree(Path(self.models_dir) / version, ignore_errors=True)
                 raise
+            if self.remote is not None:
+                try:
+                    use_cached(Path(self.models_dir), version)
+                except (OSError, BundleError) as exc:  # bookkeeping of the cache: the model serves anyway
+                    log.warning("cache folder %s: %s", self.models_dir, exc)
+            return rec
+
+    def _fetch(self) -> str:
+        """The version to load: ``current``, or the remote one, downloaded into the cache first."""
+        if self.remote is None:
+            return CURRENT
+        version = self._loaded_link
+        try:
+            if not isinstance(version, str):
+                raise BundleError(f"no current model in {self.remote.url!r}: train a model first")
+            self.remote.fetch(version, Path(self.models_dir))
+        except BundleError as exc:
+            log.error("model not loaded: %s", exc)
+            raise
+        return version
 
     def has_log(self) -> bool:
         """Whether the change log exists (a service that is never written to has none)."""
