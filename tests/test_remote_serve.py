@@ -1,0 +1,104 @@
+"""End to end: two ``recommender serve --models-url file:///...`` replicas, each with its own cache folder,
+answer identical lists and both follow a new ``recommender train --models-dir file:///...``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recommender.remote import RemoteStore
+
+from .conftest import TINY, write_jsonl
+from .servers import ROOT, Server, free_port
+
+pytestmark = pytest.mark.slow
+WAIT = 30.0  # seconds: far above the 0.5 s watch interval, for a busy machine
+IDS = [str(r["id"]) for r in TINY]
+
+
+TINY_OPTIONS = ["--quiet", "--min-df", "1", "--max-df", "1.0", "--min-similarity", "0.01", "--k", "5", "--jobs", "1"]
+
+
+def train_cli(corpus: Path, url: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "recommender", "train", "--corpus", str(corpus), "--models-dir", url, *TINY_OPTIONS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    version = RemoteStore(url).current()
+    assert version is not None and f"in {url}/{version}" in done.stdout
+    return version
+
+
+def start_replica(url: str, cache: Path, log_dir: Path) -> Server:
+    """``recommender serve --models-url URL --cache-dir CACHE`` on a free port, ready."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    log_path = log_dir / f"serve-{port}.log"
+    command = [sys.executable, "-m", "recommender", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--models-url", url, "--cache-dir", str(cache)]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped by its PID
+        )
+    server = Server(process, port, cache, log_path)
+    server.wait_ready()
+    return server
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[str, list[Server]]]:
+    url = (tmp_path / "store").as_uri()
+    train_cli(write_jsonl(tmp_path / "first.jsonl", TINY[:-1]), url)
+    servers: list[Server] = []
+    try:
+        for name in ("a", "b"):
+            servers.append(start_replica(url, tmp_path / f"cache-{name}", tmp_path))
+        yield url, servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def lists(server: Server) -> dict[str, object]:
+    return {i: server.get(f"/v1/articles/{i}/related?limit=5").json() for i in IDS}
+
+
+def served(server: Server) -> str:
+    return str(server.get("/readyz").json().get("model_version", ""))
+
+
+def test_two_replicas_answer_the_same_lists_and_follow_a_new_training(
+    replicas: tuple[str, list[Server]], tmp_path: Path
+) -> None:
+    url, (a, b) = replicas
+    first = RemoteStore(url).current()
+    assert served(a) == served(b) == first
+    before = lists(a)
+    assert before == lists(b)
+    assert any(body.get("items") for body in before.values())  # type: ignore[union-attr]
+    second = train_cli(write_jsonl(tmp_path / "second.jsonl", TINY), url)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and not served(a) == served(b) == second:
+        time.sleep(0.05)
+    assert (served(a), served(b)) == (second, second), a.log() + b.log()
+    assert lists(a) == lists(b) != before
+    for cache in (tmp_path / "cache-a", tmp_path / "cache-b"):
+        assert (cache / second / "manifest.json").is_file()
