@@ -265,3 +265,22 @@ def test_compaction_by_the_service_needs_a_models_dir() -> None:
     with pytest.raises(ValueError, match="compact_interval must be 0 with models_url"):
         Settings(models_url="memory://x", compact_interval=60)
     assert Settings(models_url="", cache_dir="").models_url is None
+
+
+def test_serve_without_fsspec_is_one_line_before_the_server_starts(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    for name in ("RECOMMENDER_MODELS_URL", "RECOMMENDER_MODELS_DIR", "RECOMMENDER_CACHE_DIR"):
+        monkeypatch.setenv(name, "")  # restored after the test: serve passes its settings on in the environment
+    monkeypatch.setitem(sys.modules, "fsspec", None)
+    assert main(["serve", "--models-url", "memory://x", "--port", "1"]) == 1
+    assert capsys.readouterr().err.endswith("need fsspec, install it with pip install 'recommender[remote]'\n")
+
+
+def test_a_restarted_replica_loads_its_cached_copy_without_downloading(url: str, tmp_path: Path) -> None:
+    version = train_to(url, tmp_path, TINY)
+    cache = tmp_path / "cache"
+    with replica(url, cache, model_watch_interval=0) as client:
+        assert served(client) == version
+    before = {p.name: p.stat().st_ino for p in (cache / version).iterdir()}
+    with replica(url, cache, model_watch_interval=0) as client:
+        assert served(client) == version
+    assert {p.name: p.stat().st_ino for p in (cache / version).iterdir()} == before
