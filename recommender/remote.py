@@ -178,7 +178,7 @@ class RemoteStore:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, OSError):
                 raise BundleError(
-                    f"cannot write bundle {version!r} to {str(cache_dir)!r}: {exc.strerror or exc}"
+                    f"cannot fetch bundle {version!r} into {str(cache_dir)!r}: {exc.strerror or exc}"
                 ) from None
             raise
         return final
@@ -199,9 +199,7 @@ class RemoteStore:
             if name == MANIFEST:
                 raise BundleError(f"bundle {version!r} has no {MANIFEST} in {self.url!r}") from None
             raise BundleError(f"{self.where(version, name)}: file listed in the manifest is missing") from None
-        except OSError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # the store's errors (network, permissions) and the cache's (a full disk)
             raise BundleError(f"cannot download {self.where(version, name)}: {_reason(exc)}") from None
 
     def _translate(self, check: Any, tmp: Path, version: str, *args: Any) -> Any:
