@@ -987,6 +987,7 @@ def replay(mode: str, work: Path, clean: list[dict[str, Any]], name: str) -> dic
         del rec
     extra = statistics.median(full) - statistics.median(plain)
     log(f"live replay: {count} changes add {extra:.2f} s to a load ({extra / count * 1e3:.2f} ms each)")
+    restart = _restart_with_checkpoint(models, count, plan["replay_rounds"], statistics.median(plain))
     return {
         "corpus": name,
         "bundle_articles": len(clean) - count,
@@ -997,6 +998,48 @@ def replay(mode: str, work: Path, clean: list[dict[str, Any]], name: str) -> dic
         "load_seconds_replay": [round(s, 3) for s in full],
         "replay_seconds": round(extra, 3),
         "replay_ms_per_change": round(extra / count * 1e3, 3),
+        **restart,
+    }
+
+
+def _restart_with_checkpoint(models: Path, count: int, rounds: int, plain: float) -> dict[str, Any]:
+    """The load of the same log as a restarted worker does it: the service's last checkpoint, then the rest.
+
+    A worker saves a checkpoint every RECOMMENDER_CHECKPOINT_EVERY (1000) changes
+    it applied; the worst case for a restart is a kill just before the next one:
+    the checkpoint at ``count - 999`` and 999 changes after it. That checkpoint is
+    made here as the service makes it (the changes up to it applied, captured,
+    written).
+    """
+    from recommender import Recommender
+    from recommender.changelog import ChangeLog
+    from recommender.checkpoint import FOLDER, capture, write_checkpoint
+
+    every = 1000
+    at = max(1, count - (every - 1))
+    rec = Recommender.load(models, replay=False)
+    with ChangeLog(models) as changes:
+        rec.log_id = changes.log_id()
+        rec.apply(change for change in changes.since(0) if change.seq <= at)
+    captured = capture(rec)
+    assert captured is not None
+    written = write_checkpoint(captured, models)
+    del rec
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        loaded = Recommender.load(models)
+        times.append(time.perf_counter() - t)
+        assert loaded.log_seq >= count, (loaded.log_seq, count)
+        del loaded
+    extra = statistics.median(times) - plain
+    log(f"live replay with the checkpoint at {at}: {count} changes add {extra:.2f} s to a load")
+    size = sum(f.stat().st_size for f in (written or models / FOLDER).iterdir()) if written else None
+    return {
+        "checkpoint_at": at,
+        "checkpoint_bytes": size,
+        "load_seconds_checkpoint": [round(x, 3) for x in times],
+        "restart_replay_seconds": round(extra, 3),
     }
 
 
