@@ -37,10 +37,10 @@ log = logging.getLogger("recommender.live")
 FOLDER = "live"
 _ARRAYS = "arrays.npz"
 _STATE = "state.json"
-_FORMAT = 1
+_FORMAT = 2
 _GROWN = (
     *("section_codes", "published", "tie_key", "language_codes"),
-    *("augmented", "norms", "box_rows", "box_scores", "floor", "vectors"),
+    *("augmented", "norms", "box_rows", "box_scores", "floor", "vectors", "touched"),
 )
 
 
@@ -87,6 +87,7 @@ def capture(rec: Recommender) -> tuple[dict[str, np.ndarray], dict[str, Any]] | 
         "tokens": live.tokens,
         "unknown_tokens": live.unknown_tokens,
         "next_group": live.next_group,
+        "epoch": live.epoch,
     }
     return arrays, state
 
@@ -215,6 +216,7 @@ def _install(rec: Recommender, state: dict[str, Any], arrays: dict[str, np.ndarr
     live.changed = dict(state["changed"])
     live.tokens, live.unknown_tokens = int(state["tokens"]), int(state["unknown_tokens"])
     live.next_group = int(state["next_group"])
+    live.epoch = int(state["epoch"])
     rec.log_seq = int(state["log_seq"])
     live.rebind()
 

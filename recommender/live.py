@@ -117,6 +117,11 @@ class LiveOverlay:
         self.strip = Stripper(rec.manifest.get("boilerplate") or [])
         self.duplicate_threshold = rec.options.duplicate_threshold
         self.live_tags: list[list[str]] = []  # the tags of each live row, as given
+        # The last change that altered each row's list (0: none since the bundle), and a count
+        # of the changes that may alter any list (a new language): what answers may be cached by.
+        self.touched = Growable(np.zeros(self.n_base, dtype=np.int64))
+        self.epoch = 0
+        self._seq = 0
         rec.search = LiveSearch(rec.search, self.postings, self.tie_key.view)
         self._base_vectors = rec.semantic.vectors
         self.rebind()
@@ -130,6 +135,7 @@ class LiveOverlay:
             if change.seq <= rec.log_seq:
                 continue
             existed = change.article_id in rec.index_of
+            self._seq = change.seq
             if change.op == "delete":
                 if existed:
                     self.delete(change.article_id)
@@ -159,6 +165,8 @@ class LiveOverlay:
         return self._base_ids
 
     def _kill(self, row: int) -> None:
+        holders = np.flatnonzero((self.box_rows.view == row).any(axis=1))
+        self.touched.view[holders] = self._seq
         self.dead.add(row)
         self.dead_rows = np.fromiter(self.dead, dtype=np.int64, count=len(self.dead))
 
@@ -182,6 +190,7 @@ class LiveOverlay:
             own_rows[at], own_scores[at] = j, score
         self.box_rows.append(own_rows)
         self.box_scores.append(own_scores)
+        self.touched.append(self._seq)
         self.floor.append(folded.floor)
         if self.joins:
             self._join(row, folded)
@@ -224,6 +233,7 @@ class LiveOverlay:
         self.tie_key.append(row)  # after every trained article: ties go to the older article
         if language not in rec.languages:
             rec.languages.append(language)
+            self.epoch += 1  # lists of one language may now be restricted to it
         self.language_codes.append(rec.languages.index(language))
         self.live_tags.append(list(article.tags))
         self.add_tags(row, article.tags)
@@ -294,6 +304,7 @@ class LiveOverlay:
         self.box_scores.view[reach] = np.take_along_axis(scores, order, axis=1)
         augmented[reach] = turned
         norms[reach] = length
+        self.touched.view[reach] = self._seq
         self._enter(reach, row, lexical + weight * (turned @ own))
 
     def _enter(self, reach: np.ndarray, row: int, score: np.ndarray) -> None:
@@ -315,6 +326,7 @@ class LiveOverlay:
         new_scores[at] = score
         self.box_rows.view[reach] = new_rows
         self.box_scores.view[reach] = new_scores
+        self.touched.view[reach] = self._seq
 
     def box(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """The list of ``row`` as it stands: rows and scores (float64), best first, no padding."""

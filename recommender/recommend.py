@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -204,6 +205,18 @@ class Recommender:
     def __len__(self) -> int:
         return len(self.index_of)
 
+    def list_version(self, article_id: str) -> str:
+        """What the precomputed list of ``article_id`` depends on: the bundle, plus the last write that changed it.
+
+        Writes elsewhere leave it as it was, so a cached answer built from that
+        list alone stays right (see :attr:`RelatedResult.searched`). Unknown
+        ids get the model's version.
+        """
+        row = self.index_of.get(article_id)
+        if self.live is None or row is None:
+            return self.version
+        return f"{self.base_version}~{self.live.epoch}~{int(self.live.touched.view[row])}"
+
     def rows(self) -> np.ndarray:
         """The rows of the articles served, in row order (trained ones first, then those written live)."""
         if self.live is None or not self.live.dead:
@@ -334,13 +347,14 @@ class Recommender:
         # The precomputed list ran short. When it is not full it already holds
         # every candidate above the minimum similarity; otherwise the rest is
         # found on demand from the article's own vector.
+        searched = fallback or (not complete and full)
         if not complete and full:
             columns, weights = self._row_vector(source)
             z = self.semantic.augmented[source] if self.semantic.active else None
             picker = self._search(columns, weights, z, limit, exclude, allowed, source, now)
         if fallback:
             picker.fill(self.facts.fallback_order(filters.section or self.facts.section_of(source), allowed), exclude)
-        result = picker.result(self.version, article_id)
+        result = dataclasses.replace(picker.result(self.version, article_id), searched=searched)
         if explain:
             result = self._explained(result, *self._row_vector(source))
         return result
@@ -476,7 +490,7 @@ class Recommender:
             shared.sort(key=lambda p: (-p[0], terms[p[1]]))
             why = tuple(Contribution(terms[c], w) for w, c in shared[:_WHY_TERMS])
             items.append(RelatedItem(item.index, item.id, item.score, why, item.fallback))
-        return RelatedResult(result.model_version, result.source_id, items, result.collapsed)
+        return dataclasses.replace(result, items=items)
 
     def _row_vector(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self.live is not None and index >= self.live.n_base:

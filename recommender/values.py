@@ -148,3 +148,6 @@ class RelatedResult:
     source_id: str | None
     items: list[RelatedItem] = field(default_factory=list)
     collapsed: int = 0
+    # True when the list read more than the source's precomputed one (an on-demand search,
+    # the fallback): it may then change with any write, not only with those touching the source.
+    searched: bool = False

@@ -7,6 +7,7 @@ unchanged).
 
 from __future__ import annotations
 
+import random
 import shutil
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from recommender.api.settings import Settings
 from recommender.bundle import current_version
 from recommender.changelog import ChangeLog
 from recommender.train import TrainOptions, train
+from recommender.values import Filters
 
 from .conftest import TINY, write_jsonl
 
@@ -380,3 +382,41 @@ def test_the_service_compacts_on_a_schedule(models: Path) -> None:
         assert client.get("/v1/articles/n1").json()["title"] == COMET["title"]
         assert put(client, "n2", COMET).status_code == 201
         assert client.get("/v1/model").json()["version"] == f"{summary['base_version']}+2"
+
+
+def test_cached_lists_stay_right_across_writes_elsewhere(models: Path) -> None:
+    """A list cached by its own version is served again after unrelated writes, and never once it changed."""
+    rng = random.Random(5)
+    texts = [dict(r) for r in TINY] + [COMET]
+    queries = ["limit=3", "limit=2&section=sport", "limit=50", "limit=3&fallback=true", "limit=3&explain=true"]
+    with make_client(models) as client:
+        rec = client.app.state.holder.current
+        hits_before = client.app.state.responses.hits
+        for step in range(30):
+            live = sorted(client.app.state.holder.current.index_of)
+            if step % 5 == 4:
+                assert client.delete(f"/v1/articles/{rng.choice(live)}", headers=AUTH).status_code == 204
+            else:
+                source = rng.choice(texts)
+                target = rng.choice(live) if step % 3 == 0 else f"new-{step}"
+                record = {k: v for k, v in source.items() if k != "id"}
+                record["body"] = f"{record.get('body', '')} {rng.choice(texts)['title']}"
+                assert put(client, target, record).status_code in (200, 201)
+            rec = client.app.state.holder.current
+            for article_id in sorted(rec.index_of):
+                for query in queries:
+                    got = client.get(f"/v1/articles/{article_id}/related?{query}").json()
+                    params = dict(p.split("=") for p in query.split("&"))
+                    want = rec.related(
+                        article_id,
+                        int(params["limit"]),
+                        Filters.build(section=params.get("section")),
+                        fallback="fallback" in params,
+                        explain="explain" in params,
+                    )
+                    assert got["model_version"] == rec.version
+                    assert [(i["id"], i["score"]) for i in got["items"]] == [
+                        (i.id, round(i.score, 6)) for i in want.items
+                    ], (step, article_id, query)
+        # Lists untouched by a write were served from the cache after it.
+        assert client.app.state.responses.hits > hits_before + 100

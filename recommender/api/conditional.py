@@ -16,9 +16,9 @@ from fastapi.responses import Response
 from ..recommend import Recommender
 
 
-def cache_key(rec: Recommender, scope: Mapping[str, Any], query_key: bytes) -> bytes:
-    """The response-cache key of a request: model version, path and normalised query."""
-    return b"\0".join((rec.version.encode(), scope["path"].encode(), query_key))
+def cache_key(rec: Recommender, scope: Mapping[str, Any], query_key: bytes, version: str | None = None) -> bytes:
+    """The response-cache key of a request: model version (or ``version``), path and normalised query."""
+    return b"\0".join(((version or rec.version).encode(), scope["path"].encode(), query_key))
 
 
 def etag_of(rec: Recommender, key: bytes) -> str:

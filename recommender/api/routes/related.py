@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ...recommend import Filters, Recommender
+from ...recommend import Filters, Recommender, RelatedResult
 from ..conditional import cache_key, etag_of, not_modified
 from ..deps import ModelDep, SettingsDep, current_model
 from ..openapi import ERRORS, JSON_ERRORS
@@ -22,19 +22,53 @@ JSON = "application/json"
 router = APIRouter()
 
 
+_VERSION_FIELD = b'{"model_version":"'
+
+
+class _Keys:
+    """A list request's two cache keys: by the model's version, and by the version of the source's own list.
+
+    Between two writes every answer is keyed by the model version. An answer
+    built from the source's precomputed list alone stays right until a write
+    changes that list (:meth:`Recommender.list_version`), so it is also kept
+    under the list's version, and a write elsewhere does not throw it away;
+    its ``model_version`` is brought up to date when it is served again.
+    """
+
+    def __init__(self, request: Request, rec: Recommender, query: ListQuery) -> None:
+        query_key = query.key()
+        self.model = cache_key(rec, request.scope, query_key)
+        self.list: bytes | None = None
+        if rec.live is not None:
+            self.list = cache_key(rec, request.scope, query_key, rec.list_version(request.path_params["article_id"]))
+
+    def lookup(self, request: Request, rec: Recommender) -> bytes | None:
+        responses = request.app.state.responses
+        body = responses.get(self.model)
+        if body is None and self.list is not None:
+            body = responses.get(self.list)
+            if body is not None and body.startswith(_VERSION_FIELD):
+                end = body.index(b'"', len(_VERSION_FIELD))
+                body = _VERSION_FIELD + rec.version.encode() + body[end:]
+        return body
+
+    def for_result(self, result: RelatedResult) -> bytes:
+        return self.list if self.list is not None and not result.searched else self.model
+
+
 def _cached(
     request: Request, rec: Recommender, query: ListQuery, media_type: str
-) -> tuple[bytes, str, Response | None]:
-    """The request's cache key and ETag, and a ready answer (304 or a cached body) if there is one."""
+) -> tuple[_Keys, str, Response | None]:
+    """The request's cache keys and ETag, and a ready answer (304 or a cached body) if there is one."""
     state = request.app.state
-    key = cache_key(rec, request.scope, query.key())
-    etag = etag_of(rec, key)
+    keys = _Keys(request, rec, query)
+    etag = etag_of(rec, keys.model)
     ready = not_modified(request.scope, etag, state.cache_control)
     if ready is None:
-        body = state.responses.get(key)
+        body = keys.lookup(request, rec)
         if body is not None:
             ready = Response(body, media_type=media_type, headers={"ETag": etag, "Cache-Control": state.cache_control})
-    return key, etag, ready
+    return keys, etag, ready
 
 
 def _store(request: Request, key: bytes, etag: str, body: bytes, media_type: str) -> Response:
@@ -63,11 +97,11 @@ async def related_fragment(request: Request) -> Response:
         max_limit=request.app.state.settings.max_limit,
         allowed=FRAGMENT_PARAMETERS,
     )
-    key, etag, ready = _cached(request, rec, query, HTML)
+    keys, etag, ready = _cached(request, rec, query, HTML)
     if ready:
         return ready
     result = rec.related(request.path_params["article_id"], query.limit, query.filters)
-    return _store(request, key, etag, related_html(rec.describe(result.items)).encode(), HTML)
+    return _store(request, keys.for_result(result), etag, related_html(rec.describe(result.items)).encode(), HTML)
 
 
 @router.get(
@@ -83,13 +117,13 @@ async def related(request: Request) -> Response:
     query = parse_list_query(
         request.scope["query_string"], default_limit=settings.default_limit, max_limit=settings.max_limit
     )
-    key, etag, ready = _cached(request, rec, query, JSON)
+    keys, etag, ready = _cached(request, rec, query, JSON)
     if ready:
         return ready
     result = rec.related(
         request.path_params["article_id"], query.limit, query.filters, explain=query.explain, fallback=query.fallback
     )
-    return _store(request, key, etag, related_json(rec, result), JSON)
+    return _store(request, keys.for_result(result), etag, related_json(rec, result), JSON)
 
 
 _POST_ERRORS: dict[int | str, dict[str, Any]] = {
