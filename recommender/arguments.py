@@ -170,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="lexical candidates re-scored per article",
     )
     p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="candidates from an HNSW index over the LSA vectors, re-scored exactly, instead of exact "
+        "all-pairs (cost about n log n; needs recommender[approximate])",
+    )
+    p.add_argument(
+        "--approximate-candidates",
+        type=_int_in("--approximate-candidates", 1, 10000),
+        default=None,
+        help="nearest articles taken from the index per article and round, with --approximate (default 100)",
+    )
+    p.add_argument(
         "--duplicate-threshold",
         type=_float_in("--duplicate-threshold", 0.01, 1.0),
         default=None,

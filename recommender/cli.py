@@ -117,6 +117,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         "semantic_weight": args.semantic_weight,
         "semantic_components": args.semantic_components,
         "candidates": args.candidates,
+        "approximate_candidates": args.approximate_candidates,
         "duplicate_threshold": args.duplicate_threshold,
         "recency_half_life_days": args.recency_half_life,
         "tag_boost": args.tag_boost,
@@ -134,6 +135,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         stem=args.stem,
         cjk=args.cjk,
         detect_language=not args.no_detect_language,
+        approximate=args.approximate,
         **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(

@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from .allpairs import all_pairs_topk
+from .allpairs import Neighbours, all_pairs_topk
 from .analysis import DEFAULT_LANGUAGE, normalize_language
+from .approximate import approximate_candidates, require_index
 from .boilerplate import Stripper, find_boilerplate
 from .bundle import new_version
 from .corpus import EXCERPT_CHARS, Article
@@ -216,6 +217,8 @@ def fit_parts(
     compaction's); 0, for a plain training, means every logged change is newer.
     """
     options.validate()
+    if options.approximate:
+        require_index()
     if isinstance(log_seq, bool) or not isinstance(log_seq, int) or log_seq < 0:
         raise InvalidInputError(f"log_seq must be an integer >= 0, got {log_seq!r}")
     _check_ids(articles)
@@ -242,19 +245,23 @@ def fit_parts(
     tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
     semantic = options.semantic
     pool = max(options.k, options.candidates) if semantic else options.k
-    bar = _progress_bar(len(ids), progress)
-    try:
-        candidates = all_pairs_topk(
+    plain: np.ndarray | None = None
+    if options.approximate:
+        terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
+        candidates = approximate_candidates(
             model.matrix_,
+            plain,
             pool,
+            count=options.approximate_candidates,
             tie_key=tie_key,
             min_similarity=options.min_similarity,
-            n_jobs=options.n_jobs,
-            progress=bar.update if bar is not None else None,
+            neighbourhood=options.neighbourhood if semantic else 0,
+            decay=options.neighbourhood_decay,
+            strength=options.neighbourhood_strength,
+            n_jobs=options.n_jobs or 2,
         )
-    finally:
-        if bar is not None:
-            bar.close()
+    else:
+        candidates = _exact_candidates(model.matrix_, pool, tie_key, options, progress)
     timings["neighbours"] = lap()
     if not allow_empty and not np.any(candidates.indices[:, :1] >= 0):
         raise InvalidInputError(
@@ -270,7 +277,8 @@ def fit_parts(
     vectors = lsa["lsa_augmented"]
     norms = np.ones(len(ids), dtype=np.float32)
     if semantic:
-        terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
+        if plain is None:
+            terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
         vectors, norms = augment_with_norms(
             plain,
             candidates.indices,
@@ -350,6 +358,22 @@ def fit_parts(
         arrays,
         articles=given,
     )
+
+
+def _exact_candidates(matrix: Any, pool: int, tie_key: np.ndarray, options: TrainOptions, progress: bool) -> Neighbours:
+    bar = _progress_bar(matrix.shape[0], progress)
+    try:
+        return all_pairs_topk(
+            matrix,
+            pool,
+            tie_key=tie_key,
+            min_similarity=options.min_similarity,
+            n_jobs=options.n_jobs,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

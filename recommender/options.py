@@ -58,6 +58,8 @@ class TrainOptions:
     stem: bool = False
     cjk: str = "ngrams"
     detect_language: bool = True
+    approximate: bool = False
+    approximate_candidates: int = 100
     n_jobs: int | None = None
 
     def validate(self) -> None:
@@ -80,11 +82,17 @@ class TrainOptions:
         _integer("ngram_max", self.ngram_max, 1, 3)
         if self.max_features is not None:
             _integer("max_features", self.max_features, 1, 1 << 31)
-        for name in ("stem", "detect_language"):
+        for name in ("stem", "detect_language", "approximate"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.cjk not in CJK_MODES:
             raise InvalidInputError(f"cjk must be one of {', '.join(CJK_MODES)}, got {self.cjk!r}")
+        _integer("approximate_candidates", self.approximate_candidates, 1, 10000)
+        if self.approximate and self.semantic_components < 2:
+            raise InvalidInputError(
+                "approximate needs semantic_components >= 2 (its index is built over the LSA vectors), "
+                f"got {self.semantic_components!r}"
+            )
         if self.n_jobs is not None:
             _integer("n_jobs", self.n_jobs, -1, 1024)
 
