@@ -34,8 +34,9 @@ run: install
 	fi
 	$(BIN)/recommender serve --host $(HOST) --port $(PORT) --models-dir $(MODELS_DIR)
 
+# The slowest tests are listed at the end, to keep an eye on the whole run's time.
 test: dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 # The fast tier for your own loop: no browser, no shared corpora, no slow tests (real servers, kill -9, benchmarks).
 test-fast: dev
