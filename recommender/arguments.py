@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--approximate-candidates",
         type=_int_in("--approximate-candidates", 1, 10000),
         default=None,
-        help="nearest articles taken from the index per article and round, with --approximate (default 100)",
+        help="nearest articles taken from the index per article and round, with --approximate (default 150)",
     )
     p.add_argument(
         "--duplicate-threshold",

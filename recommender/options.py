@@ -59,7 +59,9 @@ class TrainOptions:
     cjk: str = "ngrams"
     detect_language: bool = True
     approximate: bool = False
-    approximate_candidates: int = 100
+    # Measured (README, "Approximate mode"): recall@10 of the exact lists on BBC News
+    # 0.944 with 100, 0.962 with 150, 0.973 with 200; 20 Newsgroups 0.855 (100), 0.884 (200).
+    approximate_candidates: int = 150
     n_jobs: int | None = None
 
     def validate(self) -> None:
