@@ -25,6 +25,8 @@ hnswlib is the optional extra ``recommender[approximate]``, imported only here.
 
 from __future__ import annotations
 
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -122,20 +124,28 @@ def rare_term_candidates(matrix: sp.csr_matrix, width: int, max_df: int) -> np.n
     return out
 
 
-def exact_scores(matrix: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
+def exact_scores(matrix: sp.csr_matrix, pairs: np.ndarray, n_jobs: int = 1) -> np.ndarray:
     """TF-IDF cosine of row i with each of ``pairs[i]`` (-1 entries score -inf), float64.
 
     A chunk of rows is spread into a dense scratch; each candidate's postings
     then gather the matching weights. Products are float32 (as the stored
     matrix) summed in float64: within about 1e-7 of float64 throughout.
+    Chunks run on ``n_jobs`` threads (numpy's bulk operations release the GIL),
+    each with its own scratch; every score is computed alone, so the result
+    does not depend on the thread count.
     """
     n, width = pairs.shape
     out = np.full(pairs.shape, -np.inf)
     x = sp.csr_matrix(matrix, dtype=np.float32)
     n_cols = x.shape[1]
     step = max(1, min(n, _SCRATCH_BYTES // max(1, 4 * n_cols), (1 << 20) // max(1, width)))
-    scratch = np.zeros(step * n_cols, dtype=np.float32)
-    for start in range(0, n, step):
+    scratches: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+    workers = max(1, n_jobs)
+    for _ in range(workers):
+        scratches.put(np.zeros(step * n_cols, dtype=np.float32))
+
+    def score(start: int) -> None:
+        scratch = scratches.get()
         stop = min(n, start + step)
         rows = x[start:stop]
         # Flat positions of the chunk's weights in the scratch; set, used, then zeroed again.
@@ -153,11 +163,20 @@ def exact_scores(matrix: sp.csr_matrix, pairs: np.ndarray) -> np.ndarray:
                 sums[filled] = np.add.reduceat(products, other.indptr[:-1][filled], dtype=np.float64)
             out[start + local, col] = sums
         scratch[spots] = 0.0
+        scratches.put(scratch)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(score, range(0, n, step)))
     return out
 
 
 def best_candidates(
-    matrix: sp.csr_matrix, pairs: np.ndarray, pool: int, tie_key: np.ndarray, min_similarity: float
+    matrix: sp.csr_matrix,
+    pairs: np.ndarray,
+    pool: int,
+    tie_key: np.ndarray,
+    min_similarity: float,
+    n_jobs: int = 1,
 ) -> Neighbours:
     """The best ``pool`` of each row's candidate ``pairs`` by exact TF-IDF cosine, as all-pairs lists them."""
     n = pairs.shape[0]
@@ -165,7 +184,7 @@ def best_candidates(
     pairs = np.sort(np.where(pairs == np.arange(n)[:, None], -1, pairs), axis=1)
     if pairs.shape[1] > 1:
         pairs[:, 1:][pairs[:, 1:] == pairs[:, :-1]] = -1
-    scores = exact_scores(matrix, pairs)
+    scores = exact_scores(matrix, pairs, n_jobs)
     scores[scores <= max(min_similarity, 0.0)] = -np.inf
     safe = np.where(pairs >= 0, pairs, 0)
     order = np.lexsort((tie_key[safe], -scores), axis=1)[:, :pool]
@@ -205,10 +224,10 @@ def approximate_candidates(
             rare_term_candidates(matrix, RARE_WIDTH, RARE_MAX_DF),
         ]
     )
-    provisional = best_candidates(matrix, first, pool, tie_key, min_similarity)
+    provisional = best_candidates(matrix, first, pool, tie_key, min_similarity, n_jobs)
     if strength == 0 or neighbourhood == 0 or vectors.shape[1] == 0:
         return provisional
     mixed = augment(vectors, provisional.indices, count=neighbourhood, decay=decay, strength=strength)
     second = nearest_by_vector(mixed, count, seed=seed, n_jobs=n_jobs)
     # The best of round 1 stand for all of it: the best of the union is the same.
-    return best_candidates(matrix, np.hstack([provisional.indices, second]), pool, tie_key, min_similarity)
+    return best_candidates(matrix, np.hstack([provisional.indices, second]), pool, tie_key, min_similarity, n_jobs)
