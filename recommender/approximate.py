@@ -70,7 +70,8 @@ def nearest_by_vector(vectors: np.ndarray, count: int, *, seed: int = 0, n_jobs:
     """Each row's ``count`` approximate nearest rows by inner product, self left out, -1 padded (int64)."""
     n = vectors.shape[0]
     count = min(count, max(n - 1, 0))
-    if count == 0:
+    if count == 0 or vectors.shape[1] == 0:
+        # No vectors (a vocabulary of two terms or fewer): the rare terms alone find candidates.
         return np.full((n, 0), -1, dtype=np.int64)
     if count >= n - 1:
         # Every other article is a candidate anyway.

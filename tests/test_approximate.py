@@ -155,3 +155,10 @@ def test_bbc_close_to_exact():
     assert abs(_precision(approx, articles) - _precision(exact, articles)) <= 0.01
     again = fit_parts(hidden, TrainOptions(approximate=True))
     np.testing.assert_array_equal(approx.arrays["neighbours"], again.arrays["neighbours"])
+
+
+def test_one_article_and_no_vectors(tmp_path):
+    one = read_corpus(write_jsonl(tmp_path / "one.jsonl", [TINY[0]])).articles
+    parts = fit_parts(one, TrainOptions(approximate=True, min_df=1, max_df=1.0), allow_empty=True)
+    assert np.all(parts.arrays["neighbours"] == -1)
+    assert nearest_by_vector(np.zeros((500, 0), np.float32), 10).shape == (500, 0)
