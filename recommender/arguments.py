@@ -259,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the model see this field (hidden by default; never the label field), to measure a boost",
     )
     _add_boosts(p)
+    p.add_argument(
+        "--approximate", action="store_true", help="train as train --approximate does (needs recommender[approximate])"
+    )
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

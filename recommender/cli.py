@@ -257,7 +257,7 @@ def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         _inputs(args, parser),
         label_field=args.label_field,
         k=args.k,
-        options=TrainOptions(**{k: v for k, v in boosts.items() if v is not None}),
+        options=TrainOptions(approximate=args.approximate, **{k: v for k, v in boosts.items() if v is not None}),
         keep_fields=tuple(args.keep_field),
         baseline=not args.no_baseline,
         on_error=args.on_error,

@@ -162,3 +162,11 @@ def test_one_article_and_no_vectors(tmp_path):
     parts = fit_parts(one, TrainOptions(approximate=True, min_df=1, max_df=1.0), allow_empty=True)
     assert np.all(parts.arrays["neighbours"] == -1)
     assert nearest_by_vector(np.zeros((500, 0), np.float32), 10).shape == (500, 0)
+
+
+def test_evaluate_approximate_through_the_cli(tmp_path, capsys):
+    code = main(
+        ["evaluate", "--corpus", str(DEMO_CORPUS), "--approximate", "--no-baseline", "--quiet", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    assert "P@10" in capsys.readouterr().out
