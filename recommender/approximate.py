@@ -178,14 +178,27 @@ def best_candidates(
     tie_key: np.ndarray,
     min_similarity: float,
     n_jobs: int = 1,
+    known: Neighbours | None = None,
 ) -> Neighbours:
-    """The best ``pool`` of each row's candidate ``pairs`` by exact TF-IDF cosine, as all-pairs lists them."""
+    """The best ``pool`` of each row's candidate ``pairs`` by exact TF-IDF cosine, as all-pairs lists them.
+
+    ``known`` (lists already scored, such as an earlier round's) join the
+    pairs with their scores, not scored again.
+    """
     n = pairs.shape[0]
-    # Repeated candidates (found by both rounds) count once; a row is never its own candidate.
-    pairs = np.sort(np.where(pairs == np.arange(n)[:, None], -1, pairs), axis=1)
-    if pairs.shape[1] > 1:
-        pairs[:, 1:][pairs[:, 1:] == pairs[:, :-1]] = -1
+    pairs = np.where(pairs == np.arange(n)[:, None], -1, pairs)  # a row is never its own candidate
     scores = exact_scores(matrix, pairs, n_jobs)
+    if known is not None:
+        pairs = np.hstack([known.indices, pairs])
+        scores = np.hstack([np.where(known.indices >= 0, known.scores, -np.inf), scores])
+    # Repeated candidates (found by several rounds) count once.
+    order = np.argsort(pairs, axis=1, kind="stable")
+    pairs, scores = np.take_along_axis(pairs, order, axis=1), np.take_along_axis(scores, order, axis=1)
+    if pairs.shape[1] > 1:
+        repeated = np.zeros(pairs.shape, dtype=bool)
+        repeated[:, 1:] = (pairs[:, 1:] == pairs[:, :-1]) & (pairs[:, 1:] >= 0)
+        pairs[repeated] = -1
+        scores[repeated | (pairs < 0)] = -np.inf
     scores[scores <= max(min_similarity, 0.0)] = -np.inf
     safe = np.where(pairs >= 0, pairs, 0)
     order = np.lexsort((tie_key[safe], -scores), axis=1)[:, :pool]
@@ -231,4 +244,4 @@ def approximate_candidates(
     mixed = augment(vectors, provisional.indices, count=neighbourhood, decay=decay, strength=strength)
     second = nearest_by_vector(mixed, count, seed=seed, n_jobs=n_jobs)
     # The best of round 1 stand for all of it: the best of the union is the same.
-    return best_candidates(matrix, np.hstack([provisional.indices, second]), pool, tie_key, min_similarity, n_jobs)
+    return best_candidates(matrix, second, pool, tie_key, min_similarity, n_jobs, known=provisional)
