@@ -69,7 +69,8 @@ def default_models_dir() -> Path:
     return Path(os.environ.get("RECOMMENDER_MODELS_DIR") or "models")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
@@ -138,7 +139,7 @@ def write_bundle(
         def add(name: str, writer: Callable[[Path], object]) -> None:
             path = tmp / name
             writer(path)
-            files[name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            files[name] = {"sha256": sha256_of(path), "bytes": path.stat().st_size}
 
         for name, spec in ARRAYS.items():
             add(f"{name}.npy", functools.partial(_save_array, value=np.asarray(parts.arrays[name], dtype=spec.dtype)))
@@ -375,7 +376,7 @@ def verify(folder: Path, manifest: dict[str, Any], *, skip: Sequence[str] = ()) 
         path = folder / name
         if not path.is_file():
             raise BundleError(f"{path}: file listed in the manifest is missing")
-        if path.stat().st_size != info.get("bytes") or _sha256(path) != info.get("sha256"):
+        if path.stat().st_size != info.get("bytes") or sha256_of(path) != info.get("sha256"):
             raise BundleError(f"{path}: checksum mismatch: the bundle is damaged or was modified")
 
 

@@ -16,7 +16,6 @@ and ``state.json`` (lists, counters and the checksum of ``arrays.npz``).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bundle import sha256_of
 from .rows import Growable
 
 if TYPE_CHECKING:
@@ -42,14 +42,6 @@ _GROWN = (
     *("section_codes", "published", "tie_key", "language_codes"),
     *("augmented", "norms", "box_rows", "box_scores", "floor", "vectors", "touched"),
 )
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def capture(rec: Recommender) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
@@ -117,7 +109,7 @@ def write_checkpoint(
                 np.savez(handle, allow_pickle=False, **arrays)
                 handle.flush()
                 os.fsync(handle.fileno())
-            state = {**state, "arrays_sha256": _digest(temporary / _ARRAYS)}
+            state = {**state, "arrays_sha256": sha256_of(temporary / _ARRAYS)}
             with (temporary / _STATE).open("w", encoding="utf-8") as handle:
                 json.dump(state, handle, ensure_ascii=False)
                 handle.flush()
@@ -167,7 +159,7 @@ def restore(rec: Recommender, folder: Path, log_id: str) -> bool:
             raise ValueError(f"written for {state.get('bundle')!r}, format {state.get('format')!r}")
         if state.get("log_id") != log_id:
             raise ValueError("written for another change log")
-        if _digest(folder / _ARRAYS) != state["arrays_sha256"]:
+        if sha256_of(folder / _ARRAYS) != state["arrays_sha256"]:
             raise ValueError(f"{_ARRAYS} does not match its checksum")
         with np.load(folder / _ARRAYS, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}

@@ -45,7 +45,8 @@ def corpus_digest(articles: Sequence[Article]) -> str:
     return digest.hexdigest()
 
 
-def _metadata_line(article: Article, language: str) -> bytes:
+def metadata_line(article: Article, language: str) -> bytes:
+    """An article's stored metadata: its public fields and its language, one JSON line."""
     public = {**article.public(), "language": language}
     return json.dumps(public, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
@@ -167,16 +168,17 @@ def remove_boilerplate(articles: Sequence[Article]) -> tuple[list[Article], list
     if not found:
         return list(articles), []
     strip = Stripper(found)
-    cleaned = []
-    for a in articles:
-        body = strip(a.body)
-        if body == a.body:
-            cleaned.append(a)
-            continue
-        derived = a.excerpt == make_excerpt(a.body or a.title, EXCERPT_CHARS)
-        excerpt = make_excerpt(body or a.title, EXCERPT_CHARS) if derived else strip(a.excerpt or "")
-        cleaned.append(dataclasses.replace(a, body=body, excerpt=excerpt or None))
-    return cleaned, found
+    return [strip_article(a, strip) for a in articles], found
+
+
+def strip_article(article: Article, strip: Stripper) -> Article:
+    """``article`` without the boilerplate ``strip`` removes, its excerpt re-derived when it was derived."""
+    body = strip(article.body)
+    if body == article.body:
+        return article
+    derived = article.excerpt == make_excerpt(article.body or article.title, EXCERPT_CHARS)
+    excerpt = make_excerpt(body or article.title, EXCERPT_CHARS) if derived else strip(article.excerpt or "")
+    return dataclasses.replace(article, body=body, excerpt=excerpt or None)
 
 
 def _stopwatch() -> Callable[[], float]:
@@ -295,7 +297,7 @@ def fit_parts(
     matrix = model.matrix_
     postings = matrix.T.tocsr()
     postings.sort_indices()
-    metadata = [_metadata_line(a, language) for a, language in zip(articles, languages, strict=True)]
+    metadata = [metadata_line(a, language) for a, language in zip(articles, languages, strict=True)]
     language_list = sorted(set(languages))
     language_code = {code: i for i, code in enumerate(language_list)}
     arrays = {

@@ -51,11 +51,12 @@ class FoldIn:
     tokens: int  # ... and all of them
 
 
-def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) -> FoldIn:
+def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE, enters: bool = True) -> FoldIn:
     """The vectors, the own box and the reverse neighbours of ``article`` in ``rec`` (nothing is changed).
 
     ``exclude`` lists rows that must not appear (the article's own former
-    version when it is edited, deleted articles).
+    version when it is edited, deleted articles). Without ``enters`` the
+    boxes it enters are not worked out (``enters`` is empty).
     """
     language = rec.text_language(f"{article.title}\n{article.body}", article.language)
     columns, weights, known, total = rec.vectorizer.transform_counting(article.title, article.body, language)
@@ -101,9 +102,11 @@ def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) 
     reach = reach[lexical_all[reach] > max(rec.min_similarity, 0.0)]
     if exclude.size:
         reach = np.setdiff1d(reach, exclude, assume_unique=True)
-    reach_scores = rec.semantic.blend(lexical_all[reach], z, reach) if z is not None else lexical_all[reach]
-    beats = reach_scores > rec.kth_scores(reach)
-    enters = list(zip(reach[beats].tolist(), reach_scores[beats].tolist(), strict=True))
+    entering: list[tuple[int, float]] = []
+    if enters:  # the live index's neighbourhood join scores them itself
+        reach_scores = rec.semantic.blend(lexical_all[reach], z, reach) if z is not None else lexical_all[reach]
+        beats = reach_scores > rec.kth_scores(reach)
+        entering = list(zip(reach[beats].tolist(), reach_scores[beats].tolist(), strict=True))
     reach_lexical = lexical_all[reach]
     semantic = z if z is not None else (plain if width else empty)
     return FoldIn(
@@ -119,7 +122,7 @@ def fold_in(rec: Recommender, article: Article, *, exclude: np.ndarray = _NONE) 
         reach,
         reach_lexical,
         box,
-        enters,
+        entering,
         known,
         total,
     )

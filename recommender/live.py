@@ -20,7 +20,6 @@ the model (the service applies them on its event loop, where its queries run).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
@@ -33,14 +32,12 @@ import numpy as np
 
 from .boilerplate import Stripper
 from .changelog import Change
-from .corpus import EXCERPT_CHARS, Article, RecordError, parse_record
-from .fit import SAME_TITLE_SIMILARITY, headline_key, url_key
-from .fit import _metadata_line as metadata_line
+from .corpus import Article, RecordError, parse_record
+from .fit import SAME_TITLE_SIMILARITY, headline_key, metadata_line, strip_article, url_key
 from .foldin import FoldIn, fold_in
 from .rows import Growable, LivePostings, RowStack
 from .search import SearchIndex
 from .semantic import neighbour_weights
-from .text import make_excerpt
 from .values import parse_when
 
 if TYPE_CHECKING:
@@ -177,8 +174,8 @@ class LiveOverlay:
         if old is not None:
             self._kill(old)
         self.changed[article.id] = "edited" if article.id in self._base() else "added"
-        article = self._stripped(article)
-        folded = fold_in(rec, article, exclude=self.dead_rows)
+        article = strip_article(article, self.strip)
+        folded = fold_in(rec, article, exclude=self.dead_rows, enters=not self.joins)
         row = len(rec.ids)
         self._add_row(
             article, folded.language, folded.columns, folded.weights, folded.plain, folded.semantic, folded.norm
@@ -203,15 +200,6 @@ class LiveOverlay:
         self.tokens += folded.tokens
         self.unknown_tokens += folded.tokens - folded.known_tokens
         return row
-
-    def _stripped(self, article: Article) -> Article:
-        """The article without the bundle's boilerplate (as training strips it)."""
-        body = self.strip(article.body)
-        if body == article.body:
-            return article
-        derived = article.excerpt == make_excerpt(article.body or article.title, EXCERPT_CHARS)
-        excerpt = make_excerpt(body or article.title, EXCERPT_CHARS) if derived else self.strip(article.excerpt or "")
-        return dataclasses.replace(article, body=body, excerpt=excerpt or None)
 
     def _add_row(
         self,
