@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,11 +148,13 @@ def start_server(
     workers: int = 1,
     wait_for: int | None = 200,
     log_dir: Path | None = None,
+    source: Sequence[str] | None = None,
 ) -> Server:
     """Start ``python -m recommender serve`` on a free port and wait for /readyz.
 
     ``wait_for`` is the /readyz status to wait for (503 for a server without a
-    model; None to not wait at all).
+    model; None to not wait at all). ``source`` replaces ``--models-dir
+    models_dir`` (e.g. ``--models-url URL --cache-dir CACHE``).
     """
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
@@ -171,8 +173,7 @@ def start_server(
         "127.0.0.1",
         "--port",
         str(port),
-        "--models-dir",
-        str(models_dir),
+        *(source if source is not None else ("--models-dir", str(models_dir))),
     ]
     if workers > 1:
         command += ["--workers", str(workers)]

@@ -3,7 +3,6 @@ answer identical lists and both follow a new ``recommender train --models-dir fi
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from recommender.remote import RemoteStore
 
 from .conftest import TINY, write_jsonl
-from .servers import ROOT, Server, free_port
+from .servers import ROOT, Server, start_server
 
 pytestmark = pytest.mark.slow
 WAIT = 30.0  # seconds: far above the 0.5 s watch interval, for a busy machine
@@ -41,26 +40,8 @@ def train_cli(corpus: Path, url: str) -> str:
 
 def start_replica(url: str, cache: Path, log_dir: Path, workers: int = 1) -> Server:
     """``recommender serve --models-url URL --cache-dir CACHE`` on a free port, ready."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env["PYTHONUNBUFFERED"] = "1"
-    log_path = log_dir / f"serve-{port}.log"
-    command = [sys.executable, "-m", "recommender", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--models-url", url, "--cache-dir", str(cache), "--workers", str(workers)]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped by its PID
-        )
-    server = Server(process, port, cache, log_path)
-    server.wait_ready()
-    return server
+    source = ("--models-url", url, "--cache-dir", str(cache))
+    return start_server(cache, workers=workers, log_dir=log_dir, source=source)
 
 
 @pytest.fixture
