@@ -73,18 +73,26 @@ def version_of(server: Server) -> str | None:
     return reply.json()["model_version"] if reply.status == 200 else None
 
 
-def wait_until_all_serve(server: Server, version: str, since: float) -> float:
-    """Wait until AGREEING_PROBES answers in a row carry ``version``; fail after CONVERGE_WITHIN s."""
+def worker_pids(server: Server) -> set[str]:
+    return set(re.findall(r"Started server process \[(\d+)\]", server.log()))
+
+
+def wait_until_all_serve(server: Server, version: str, since: float, log_from: int = 0) -> float:
+    """Wait until every worker has logged that it serves ``version`` (after ``log_from`` in the log),
+    then check AGREEING_PROBES answers in a row carry it; fail after CONVERGE_WITHIN s."""
     deadline = since + CONVERGE_WITHIN
-    agreeing = 0
-    seen: list[str | None] = []
-    while agreeing < AGREEING_PROBES:
-        got = version_of(server)
-        seen.append(got)
-        agreeing = agreeing + 1 if got == version else 0
+    pids = worker_pids(server)
+    pending = set(pids)
+    while pending:
+        loaded = re.findall(rf"\[(\d+)\] serving model {re.escape(version)} ", server.log()[log_from:])
+        pending -= set(loaded)
         if time.monotonic() > deadline:
-            pytest.fail(f"not every worker serves {version} within {CONVERGE_WITHIN} s; last answers {seen[-12:]}")
-    return time.monotonic()
+            pytest.fail(f"workers {sorted(pending)} of {sorted(pids)} do not serve {version} within {CONVERGE_WITHIN} s")
+        time.sleep(0.01)
+    done = time.monotonic()
+    seen = [version_of(server) for _ in range(AGREEING_PROBES)]
+    assert seen == [version] * AGREEING_PROBES, f"every worker logged {version}, yet answers were {seen}"
+    return done
 
 
 @dataclass
@@ -159,9 +167,10 @@ def test_five_reloads_reach_every_worker_under_load(models: Models) -> None:
         windows: list[tuple[float, str]] = []  # (from when, the only version allowed)
         with Load(server) as load:
             for _, trigger, expected in steps:
+                log_from = len(server.log())
                 triggers.append(time.monotonic())
                 trigger()
-                windows.append((wait_until_all_serve(server, expected(), triggers[-1]), expected()))
+                windows.append((wait_until_all_serve(server, expected(), triggers[-1], log_from), expected()))
             time.sleep(0.2)  # a last few answers on the final model
         log = server.log()
         assert server.process.poll() is None

@@ -8,6 +8,7 @@ supervisor signals each worker instead, and each worker reloads its model.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -17,6 +18,7 @@ import tempfile
 from collections.abc import Iterator
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from .protocol import LimitedHttpToolsProtocol
@@ -34,6 +36,26 @@ class ReloadingSupervisor(Multiprocess):
             if process.pid is not None and process.process.is_alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGHUP)
+
+
+def log_config() -> dict[str, object]:
+    """uvicorn's logging, plus the library's own log (model loads, change-log trouble) on stderr.
+
+    Each line carries the process id: with several workers the log then says
+    which worker loaded which model, and when.
+    """
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["recommender"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s [%(process)d] %(message)s",
+    }
+    config["handlers"]["recommender"] = {
+        "formatter": "recommender",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["recommender"] = {"handlers": ["recommender"], "level": "INFO", "propagate": False}
+    return config
 
 
 @contextlib.contextmanager
@@ -66,6 +88,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, access_log:
             header_timeout=settings.header_timeout,
         ),
         access_log=access_log,
+        log_config=log_config(),
         log_level="info",
         timeout_graceful_shutdown=5,
     )
