@@ -87,7 +87,9 @@ def wait_until_all_serve(server: Server, version: str, since: float, log_from: i
         loaded = re.findall(rf"\[(\d+)\] serving model {re.escape(version)} ", server.log()[log_from:])
         pending -= set(loaded)
         if time.monotonic() > deadline:
-            pytest.fail(f"workers {sorted(pending)} of {sorted(pids)} do not serve {version} within {CONVERGE_WITHIN} s")
+            pytest.fail(
+                f"workers {sorted(pending)} of {sorted(pids)} do not serve {version} within {CONVERGE_WITHIN} s"
+            )
         time.sleep(0.01)
     done = time.monotonic()
     seen = [version_of(server) for _ in range(AGREEING_PROBES)]
