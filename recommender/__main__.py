@@ -2,4 +2,6 @@
 
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: a local Dask cluster's worker processes are spawned, and import this module again.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -84,6 +84,16 @@ def _float_in(name: str, low: float, high: float, *, high_open: bool = False):  
     return parse
 
 
+def _cluster(text: str) -> str:
+    from .cluster import check_cluster
+    from .errors import InvalidInputError
+
+    try:
+        return check_cluster(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(f"--{exc}") from None
+
+
 def location(text: str) -> Path | str:
     """A folder as a Path, a URL (``s3://bucket/models``) as it was written: Path would fold its '//'."""
     from .remote import is_url
@@ -180,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_in("--approximate-candidates", 1, 10000),
         default=None,
         help="nearest articles taken from the index per article and round, with --approximate (default 150)",
+    )
+    p.add_argument(
+        "--cluster",
+        type=_cluster,
+        default=None,
+        metavar="SPEC",
+        help="run the exact all-pairs step on a Dask cluster: local:N (N worker processes here) or a "
+        "scheduler address such as tcp://scheduler:8786; the same lists as without it "
+        "(needs recommender[cluster])",
     )
     p.add_argument(
         "--duplicate-threshold",

@@ -136,6 +136,7 @@ def _cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         cjk=args.cjk,
         detect_language=not args.no_detect_language,
         approximate=args.approximate,
+        cluster=args.cluster,
         **{k: v for k, v in chosen.items() if v is not None},
     )
     result = train(

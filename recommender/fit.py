@@ -221,6 +221,10 @@ def fit_parts(
     options.validate()
     if options.approximate:
         require_index()
+    if options.cluster is not None:
+        from .cluster import require_dask
+
+        require_dask()  # before the corpus is read and vectorised, not after
     if isinstance(log_seq, bool) or not isinstance(log_seq, int) or log_seq < 0:
         raise InvalidInputError(f"log_seq must be an integer >= 0, got {log_seq!r}")
     _check_ids(articles)
@@ -262,8 +266,9 @@ def fit_parts(
             strength=options.neighbourhood_strength,
             n_jobs=options.n_jobs or 2,
         )
-    else:
-        candidates = _exact_candidates(model.matrix_, pool, tie_key, options, progress)
+    cluster: dict[str, Any] | None = None
+    if not options.approximate:
+        candidates, cluster = _exact_candidates(model.matrix_, pool, tie_key, options, progress)
     timings["neighbours"] = lap()
     if not allow_empty and not np.any(candidates.indices[:, :1] >= 0):
         raise InvalidInputError(
@@ -349,6 +354,8 @@ def fit_parts(
         "timings": timings,
         "log_seq": log_seq,
     }
+    if cluster is not None:
+        manifest["cluster"] = cluster
     return ModelParts(
         manifest,
         ids,
@@ -362,17 +369,26 @@ def fit_parts(
     )
 
 
-def _exact_candidates(matrix: Any, pool: int, tie_key: np.ndarray, options: TrainOptions, progress: bool) -> Neighbours:
+def _exact_candidates(
+    matrix: Any, pool: int, tie_key: np.ndarray, options: TrainOptions, progress: bool
+) -> tuple[Neighbours, dict[str, Any] | None]:
+    """The exact candidate lists, from threads here or from a Dask cluster; what the cluster reported."""
     bar = _progress_bar(matrix.shape[0], progress)
+    update = bar.update if bar is not None else None
+    floor = options.min_similarity
     try:
-        return all_pairs_topk(
-            matrix,
-            pool,
-            tie_key=tie_key,
-            min_similarity=options.min_similarity,
-            n_jobs=options.n_jobs,
-            progress=bar.update if bar is not None else None,
-        )
+        if options.cluster is None:
+            jobs = options.n_jobs
+            lists = all_pairs_topk(matrix, pool, tie_key=tie_key, min_similarity=floor, n_jobs=jobs, progress=update)
+            return lists, None
+        from .cluster import ClusterRun, cluster_all_pairs_topk, connect
+
+        run = ClusterRun()
+        with connect(options.cluster) as client:
+            lists = cluster_all_pairs_topk(
+                client, matrix, pool, tie_key=tie_key, min_similarity=floor, progress=update, report=run
+            )
+        return lists, run.summary()
     finally:
         if bar is not None:
             bar.close()

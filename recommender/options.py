@@ -33,6 +33,10 @@ def _integer(name: str, value: Any, low: int, high: int) -> None:
         raise InvalidInputError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
 
 
+# Options that say where training runs, not what it computes: never stored in a bundle.
+_PLACEMENT = ("n_jobs", "cluster")
+
+
 @dataclass
 class TrainOptions:
     """Everything that shapes a model besides the corpus."""
@@ -63,6 +67,8 @@ class TrainOptions:
     # 0.944 with 100, 0.962 with 150, 0.973 with 200; 20 Newsgroups 0.855 (100), 0.884 (200).
     approximate_candidates: int = 150
     n_jobs: int | None = None
+    # Where the exact all-pairs step runs: None (threads here), local:N or a Dask scheduler's address.
+    cluster: str | None = None
 
     def validate(self) -> None:
         """Raise InvalidInputError naming the first option that breaks its rule."""
@@ -97,6 +103,15 @@ class TrainOptions:
             )
         if self.n_jobs is not None:
             _integer("n_jobs", self.n_jobs, -1, 1024)
+        if self.cluster is not None:
+            from .cluster import check_cluster
+
+            check_cluster(self.cluster)
+            if self.approximate:
+                raise InvalidInputError(
+                    "cluster distributes the exact all-pairs step; approximate training runs on one machine: "
+                    "choose one of them"
+                )
 
     @property
     def semantic(self) -> bool:
@@ -117,9 +132,10 @@ class TrainOptions:
         )
 
     def parameters(self) -> dict[str, Any]:
-        """The options as stored in a bundle's manifest (``n_jobs`` is not part of the model)."""
+        """The options as stored in a bundle's manifest (``n_jobs`` and ``cluster`` are not part of the model)."""
         values = dataclasses.asdict(self)
-        values.pop("n_jobs")
+        for name in _PLACEMENT:
+            values.pop(name)
         return values
 
     @classmethod
@@ -127,7 +143,7 @@ class TrainOptions:
         """Options rebuilt from a manifest's parameters, validated; missing ones take their defaults."""
         if not isinstance(parameters, dict):
             raise InvalidInputError(f"parameters must be a JSON object, got {type(parameters).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)} - {"n_jobs"}
+        names = {f.name for f in dataclasses.fields(cls)} - set(_PLACEMENT)
         options = cls(**{name: parameters[name] for name in names if name in parameters})
         options.validate()
         return options
