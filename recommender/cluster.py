@@ -28,7 +28,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -278,15 +278,39 @@ def band_bounds(n_rows: int, workers: int, chunk_rows: int, band_rows: int | Non
 
 @dataclass
 class ClusterRun:
-    """What a cluster run reports beside the lists: its workers and their peak memory."""
+    """What a cluster run reports beside the lists: the work, as the scheduler recorded it, and memory."""
 
     workers: int = 0
     tasks: int = 0
+    bands: int = 0
+    band_rows: int = 0
+    # Seconds of task work summed over the workers, by kind of task ("tile", "finish"), and of transfers.
+    compute_seconds: dict[str, float] = field(default_factory=dict)
+    transfer_seconds: float = 0.0
     worker_peak_bytes: list[int] | None = None
 
     def summary(self) -> dict[str, Any]:
         """As stored in the bundle's manifest."""
-        return {"workers": self.workers, "tasks": self.tasks, "worker_peak_bytes": self.worker_peak_bytes or []}
+        return {
+            "workers": self.workers,
+            "tasks": self.tasks,
+            "bands": self.bands,
+            "band_rows": self.band_rows,
+            "compute_seconds": {name: round(value, 3) for name, value in sorted(self.compute_seconds.items())},
+            "transfer_seconds": round(self.transfer_seconds, 3),
+            "worker_peak_bytes": self.worker_peak_bytes or [],
+        }
+
+    def add_stream(self, records: list[dict[str, Any]]) -> None:
+        """Sum a task stream's records (distributed.get_task_stream) by the first word of their keys."""
+        for record in records:
+            kind = str(record.get("key", "")).split("-", 1)[0].strip("('\"")
+            for part in record.get("startstops", ()):
+                seconds = float(part["stop"]) - float(part["start"])
+                if part.get("action") == "compute":
+                    self.compute_seconds[kind] = self.compute_seconds.get(kind, 0.0) + seconds
+                elif part.get("action") == "transfer":
+                    self.transfer_seconds += seconds
 
 
 def cluster_all_pairs_topk(
@@ -303,7 +327,7 @@ def cluster_all_pairs_topk(
     report: ClusterRun | None = None,
 ) -> Neighbours:
     """``all_pairs_topk`` on the workers of ``client``: the same lists, the work spread over the cluster."""
-    from distributed import as_completed
+    from distributed import get_task_stream
 
     out = Lists(matrix, k, tie_key, min_similarity, chunk_rows, progress)
     if out.k_eff == 0:
@@ -316,29 +340,12 @@ def cluster_all_pairs_topk(
     inputs = _Inputs(token, out.matrix, out.tie_key, out.k_eff, exclude_self, out.floor, tuple(bands), out.chunk_rows)
     shared = client.scatter(inputs, broadcast=True, hash=False)
     try:
-        tiles = {
-            (i, j): client.submit(_tile, shared, i, j, key=f"tile-{token}-{i}-{j}", pure=False)
-            for i in range(len(bands))
-            for j in range(i, len(bands))
-        }
-        sides: dict[int, list[Any]] = {b: [] for b in range(len(bands))}
-        for (i, j), tile in tiles.items():
-            sides[i].append(client.submit(operator.getitem, tile, 0, key=f"rows-{token}-{i}-{j}"))
-            if j != i:
-                sides[j].append(client.submit(operator.getitem, tile, 1, key=f"cols-{token}-{i}-{j}"))
-        finishes = {
-            client.submit(_finish, shared, b, *parts, key=f"finish-{token}-{b}", pure=False): b
-            for b, parts in sides.items()
-        }
-        n_tasks = len(tiles) + sum(len(parts) for parts in sides.values()) + len(finishes)
-        # Holding no futures of the tiles lets the workers drop each one once its bands are finished.
-        del tiles, sides
-        for future in as_completed(finishes):
-            out.write(*bands[finishes[future]], *future.result())
-            future.release()
+        with get_task_stream(client) as stream:
+            n_tasks = _run_tasks(client, shared, token, bands, out)
         if report is not None:
-            report.workers = workers
-            report.tasks = n_tasks
+            report.workers, report.tasks, report.bands = workers, n_tasks, len(bands)
+            report.band_rows = bands[0][1] - bands[0][0]
+            report.add_stream(stream.data)
     finally:
         with contextlib.suppress(Exception):  # a lost cluster already dropped everything
             peaks = client.run(_forget, token)
@@ -346,3 +353,30 @@ def cluster_all_pairs_topk(
                 report.worker_peak_bytes = sorted(peaks.values())
             client.cancel(shared)
     return out.neighbours()
+
+
+def _run_tasks(client: Any, shared: Any, token: str, bands: list[tuple[int, int]], out: Lists) -> int:
+    """Submit the tiles, their sides and the finishing tasks; write each band's lists as it is finished."""
+    from distributed import as_completed
+
+    tiles = {
+        (i, j): client.submit(_tile, shared, i, j, key=f"tile-{token}-{i}-{j}", pure=False)
+        for i in range(len(bands))
+        for j in range(i, len(bands))
+    }
+    sides: dict[int, list[Any]] = {b: [] for b in range(len(bands))}
+    for (i, j), tile in tiles.items():
+        sides[i].append(client.submit(operator.getitem, tile, 0, key=f"rows-{token}-{i}-{j}"))
+        if j != i:
+            sides[j].append(client.submit(operator.getitem, tile, 1, key=f"cols-{token}-{i}-{j}"))
+    finishes = {
+        client.submit(_finish, shared, b, *parts, key=f"finish-{token}-{b}", pure=False): b
+        for b, parts in sides.items()
+    }
+    n_tasks = len(tiles) + sum(len(parts) for parts in sides.values()) + len(finishes)
+    # Holding no futures of the tiles lets the workers drop each one once its bands are finished.
+    del tiles, sides
+    for future in as_completed(finishes):
+        out.write(*bands[finishes[future]], *future.result())
+        future.release()
+    return n_tasks

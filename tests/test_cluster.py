@@ -150,6 +150,10 @@ def test_cluster_lists_equal_one_process(client, n_rows, density, k, band_rows, 
     assert run.tasks == bands * (bands + 1) // 2 + bands * bands + bands  # tiles, their two sides, finishes
     assert run.worker_peak_bytes is not None and len(run.worker_peak_bytes) == 2
     assert all(peak > 10 << 20 for peak in run.worker_peak_bytes)
+    # The scheduler's record of the work: every tile and finishing task computed somewhere.
+    assert run.bands == bands and run.band_rows == min(band_rows, n_rows)
+    assert set(run.compute_seconds) >= {"tile", "finish"}
+    assert all(seconds > 0 for seconds in run.compute_seconds.values())
 
 
 @pytest.mark.slow
@@ -198,7 +202,8 @@ def test_20_newsgroups_with_local_2(newsgroups) -> None:
     cluster = fit_parts(articles, TrainOptions(cluster="local:2"))
     assert_same_model_lists(cluster, one)
     report = cluster.manifest["cluster"]
-    assert report["workers"] == 2 and report["tasks"] > 2 * 36
+    assert report["workers"] == 2 and report["bands"] == 8 and report["tasks"] == 36 + 64 + 8
+    assert report["compute_seconds"]["tile"] > report["compute_seconds"]["finish"] > 0
     assert "cluster" not in one.manifest
 
 
