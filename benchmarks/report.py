@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import bench_cluster
 from .synthetic import LABELS
 
 GB = 1024**3
@@ -29,6 +30,8 @@ LIBRARIES = (
     "scikit-learn",
     "sparse_dot_topn",
     "joblib",
+    "dask",
+    "distributed",
     "fastapi",
     "starlette",
     "uvicorn",
@@ -213,6 +216,8 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     size = f"{sources['wxr_bytes'] / 1e9:.2g} GB" if sources.get("wxr_bytes") else "synthetic"
     add(f"train peak memory: WordPress export ({size}) / same posts as JSON Lines", "< 1.5", peak, lambda v: v < 1.5)
     _live_checks(suites.get("live", {}), add)
+    if "cluster" in suites:
+        bench_cluster.checks(suites["cluster"], add)
     return out
 
 
@@ -419,6 +424,7 @@ def markdown(results: dict[str, Any], images: dict[str, str]) -> str:
     lines += _quality_md(suites.get("quality"))
     lines += _sources_md(suites.get("sources"))
     lines += _live_md(suites.get("live"))
+    lines += bench_cluster.markdown(suites.get("cluster"))
     skipped = results.get("skipped", {})
     if skipped:
         lines += ["## Skipped", ""] + [f"- {k}: {v}" for k, v in skipped.items()] + [""]

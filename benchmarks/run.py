@@ -24,7 +24,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import bench_http, bench_live, bench_quality, bench_queries, bench_sources, bench_startup, bench_training
+from . import (
+    bench_cluster,
+    bench_http,
+    bench_live,
+    bench_quality,
+    bench_queries,
+    bench_sources,
+    bench_startup,
+    bench_training,
+)
 from .report import machine, write_report
 from .synthetic import (
     CORPORA,
@@ -37,7 +46,7 @@ from .synthetic import (
     write_synthetic,
 )
 
-SUITES = ("training", "queries", "http", "startup", "quality", "sources", "live")
+SUITES = ("training", "queries", "http", "startup", "quality", "sources", "live", "cluster")
 PLAN = {
     "full": {
         "training": ["bbc", "20ng", "arxiv", "synthetic"],
@@ -211,6 +220,11 @@ def _suite(suite: str, mode: str, plan: dict[str, Any], ws: Workspace, skipped: 
         q, s = plan["live"]["quality"], plan["live"]["speed"]
         result = bench_live.run(mode, ws.root, q, ws.corpus(q), s, ws.corpus(s), lambda: ws.model(s))
         skipped.update({f"live {k}": v for k, v in result["skipped"].items()})
+        return result
+    if suite == "cluster":
+        # Training on a Dask cluster (issue 12) against one process: arXiv (full), BBC (quick).
+        result = bench_cluster.run(mode, ws.root)
+        skipped.update({f"cluster {k}": v for k, v in result["skipped"].items()})
         return result
     raise ValueError(suite)
 

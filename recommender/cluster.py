@@ -83,15 +83,13 @@ def require_dask() -> None:
 
 
 def _local_worker_settings() -> dict[str, Any]:
-    """Dask settings for the workers of a local cluster (distributed's defaults must be loaded)."""
-    import dask
-
-    environ = dask.config.get("distributed.nanny.pre-spawn-environ", {})
+    """Dask settings for the workers of a local cluster."""
     return {
         # Dask's nanny starts every worker with MALLOC_TRIM_THRESHOLD_=65536: glibc then maps and
         # unmaps every large temporary array, which made the all-pairs tasks 2.0x slower here
-        # (20 Newsgroups on local:1: 9.2 s of tile work against 4.5 s). The workers keep glibc's default.
-        "distributed.nanny.pre-spawn-environ": {k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"},
+        # (20 Newsgroups on local:1: 9.2 s of tile work against 4.5 s). None unsets it: the
+        # workers keep glibc's default.
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         # The statistical profiler samples each worker's threads every 10 ms; nobody reads it here.
         "distributed.worker.profile.enabled": False,
     }
@@ -288,6 +286,8 @@ class ClusterRun:
     compute_seconds: dict[str, float] = field(default_factory=dict)
     transfer_seconds: float = 0.0
     worker_peak_bytes: list[int] | None = None
+    # Each worker's peak before this run sent it anything (the interpreter and the libraries).
+    worker_base_bytes: list[int] | None = None
 
     def summary(self) -> dict[str, Any]:
         """As stored in the bundle's manifest."""
@@ -299,6 +299,7 @@ class ClusterRun:
             "compute_seconds": {name: round(value, 3) for name, value in sorted(self.compute_seconds.items())},
             "transfer_seconds": round(self.transfer_seconds, 3),
             "worker_peak_bytes": self.worker_peak_bytes or [],
+            "worker_base_bytes": self.worker_base_bytes or [],
         }
 
     def add_stream(self, records: list[dict[str, Any]]) -> None:
@@ -338,6 +339,8 @@ def cluster_all_pairs_topk(
     bands = band_bounds(out.matrix.shape[0], workers, out.chunk_rows, band_rows)
     token = uuid.uuid4().hex
     inputs = _Inputs(token, out.matrix, out.tie_key, out.k_eff, exclude_self, out.floor, tuple(bands), out.chunk_rows)
+    if report is not None:
+        report.worker_base_bytes = sorted(client.run(peak_memory).values())
     shared = client.scatter(inputs, broadcast=True, hash=False)
     try:
         with get_task_stream(client) as stream:

@@ -435,7 +435,10 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
     md = next(tmp_path.glob("quick-*.md")).read_text(encoding="utf-8")
     data = json.loads(next(tmp_path.glob("quick-*.json")).read_text(encoding="utf-8"))
     assert data["errors"] == {}
-    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality", "sources", "live"}
+    assert set(data["suites"]) == {"training", "queries", "http", "startup", "quality", "sources", "live", "cluster"}
+    cluster = data["suites"]["cluster"]["corpora"][0]
+    assert cluster["corpus"] == "bbc" and cluster["lists"]["same"] is True
+    assert cluster["cluster"]["cluster"]["workers"] == 2 and len(cluster["projections"]) == 4
     live = data["suites"]["live"]
     assert live["errors"] == {} and live["kill_writes"]["acknowledged_missing"] == 0
     assert live["quality"]["recall_at_10"] > 0.8 and live["compaction_under_load"]["served_vs_train"]["equal"]
@@ -456,5 +459,6 @@ def test_quick_mode_runs_end_to_end(tmp_path: Path) -> None:
         "## 5. Quality",
         "## 6. Sources",
         "## 7. Live index",
+        "## 8. Training on a Dask cluster",
     ):
         assert heading in md
