@@ -43,8 +43,6 @@ from .kernels import kth_lower_bound
 MAX_LOCAL_WORKERS = 64
 _LOCAL = re.compile(r"local:(\d{1,3})")
 _ADDRESS = re.compile(r"(tcp|tls|ucx|inproc)://[^\s/]+")
-# Seconds to wait for a scheduler that does not answer.
-CONNECT_TIMEOUT = 30.0
 # At least this many bands: band x band tasks outnumber the workers a few times over.
 _MIN_BANDS = 8
 # A tile's column candidates are cut back to the best width per row when they
@@ -117,8 +115,9 @@ def connect(spec: str) -> Iterator[Any]:
                 )
             client = Client(cluster)
         else:
-            client = Client(spec, timeout=f"{CONNECT_TIMEOUT}s")
-    except (OSError, TimeoutError) as exc:
+            # Waits, and reconnects after a loss, for Dask's distributed.comm.timeouts.connect (30 s).
+            client = Client(spec)
+    except Exception as exc:  # refused, timed out, or worker processes that could not start
         if cluster is not None:
             cluster.close()
         raise ClusterError(f"cannot reach the cluster {spec}: {exc}") from exc
@@ -343,8 +342,13 @@ def cluster_all_pairs_topk(
         report.worker_base_bytes = sorted(client.run(peak_memory).values())
     shared = client.scatter(inputs, broadcast=True, hash=False)
     try:
-        with get_task_stream(client) as stream:
-            n_tasks = _run_tasks(client, shared, token, bands, out)
+        try:
+            with get_task_stream(client) as stream:
+                n_tasks = _run_tasks(client, shared, token, bands, out)
+        except RecommenderError:
+            raise
+        except Exception as exc:  # a lost scheduler, workers that kept dying, a task's own error
+            raise ClusterError(f"the cluster failed during the all-pairs step: {type(exc).__name__}: {exc}") from exc
         if report is not None:
             report.workers, report.tasks, report.bands = workers, n_tasks, len(bands)
             report.band_rows = bands[0][1] - bands[0][0]

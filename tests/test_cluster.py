@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +33,7 @@ from recommender.fit import fit_parts
 from recommender.options import TrainOptions
 from recommender.values import SCORE_TOLERANCE
 
-from .conftest import TINY, shared_corpus, write_jsonl
+from .conftest import DEMO_CORPUS, TINY, shared_corpus, write_jsonl
 from .test_allpairs import assert_same_up_to_ties, random_matrix
 
 BAD_SPEC = (
@@ -106,9 +110,12 @@ def test_bands_cover_every_row_once() -> None:
     assert len(bands) * (len(bands) + 1) // 2 >= 4 * 64
 
 
-def test_unreachable_scheduler_is_a_clear_error(monkeypatch) -> None:
-    monkeypatch.setattr("recommender.cluster.CONNECT_TIMEOUT", 1.0)
+def test_unreachable_scheduler_is_a_clear_error() -> None:
+    import dask
+    import distributed  # noqa: F401  (its defaults must be in dask's config before a setting is overridden)
+
     with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
         pytest.raises(ClusterError, match=r"^cannot reach the cluster tcp://127.0.0.1:9: "),
         connect("tcp://127.0.0.1:9"),
     ):
@@ -256,3 +263,63 @@ def test_killing_a_worker_mid_all_pairs_still_gives_the_same_lists(newsgroups) -
         pids_after = watcher.run(os.getpid)
     assert pids_before[seen["killed"]] not in pids_after.values()
     assert_same_model_lists(parts, one)
+
+
+@pytest.mark.corpora
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_run_fails_the_training_and_keeps_the_model(tmp_path) -> None:
+    """A real scheduler and workers (dask's own commands), the scheduler killed by PID while tiles run:
+    `recommender train` exits 1 naming the cluster, and the current model is the one before."""
+    from distributed import Client
+
+    from .servers import free_port
+
+    corpus = shared_corpus("20newsgroups.jsonl.gz")
+    models = tmp_path / "models"
+    assert main(["train", "--corpus", str(DEMO_CORPUS), "--models-dir", str(models), "--quiet"]) == 0
+    before = sorted(p.name for p in models.iterdir())
+    dask = Path(sys.executable).with_name("dask")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    # Reconnecting to a lost scheduler gives up after this (default 30 s).
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "3s"}
+    logs = tmp_path / "dask.log"
+    with logs.open("wb") as log:
+        scheduler = subprocess.Popen(
+            [str(dask), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+        workers = subprocess.Popen(
+            [str(dask), "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+    try:
+        watcher = Client(address, timeout="60s")
+        watcher.wait_for_workers(2, timeout=60)
+        command = [sys.executable, "-m", "recommender", "train", "--corpus", str(corpus), "--models-dir", str(models)]
+        train = subprocess.Popen(
+            [*command, "--cluster", address, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        deadline = time.monotonic() + 120
+        # A closure: pickled by value for the scheduler process, which cannot import this test module.
+        tiles_known = lambda dask_scheduler: sum(str(key).startswith("tile-") for key in dask_scheduler.tasks)  # noqa: E731
+        while not watcher.run_on_scheduler(tiles_known):
+            assert train.poll() is None, train.communicate()
+            assert time.monotonic() < deadline, "no tile ever reached the scheduler"
+            time.sleep(0.02)
+        os.kill(scheduler.pid, signal.SIGKILL)
+        _, err = train.communicate(timeout=120)
+    finally:
+        for process in (scheduler, workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        with contextlib.suppress(Exception):
+            watcher.close(timeout=1)
+    assert train.returncode == 1, err.decode()
+    assert "recommender: error: the cluster failed during the all-pairs step: " in err.decode()
+    assert sorted(p.name for p in models.iterdir()) == before
+    assert load_bundle(models).manifest["articles"] < 100  # still the demo model
