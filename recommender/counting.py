@@ -33,12 +33,17 @@ def count_terms(
     jobs = effective_jobs(n_jobs)
     if jobs == 1 or n_docs < PARALLEL_MIN_DOCS:
         return count_chunk(analyzers, languages, titles, bodies)
-    # Chunks of about equal text (the work is per character), two per
-    # worker so that one slow chunk does not leave a core idle for long.
-    sizes = np.fromiter((len(t) + len(b) for t, b in zip(titles, bodies, strict=True)), np.int64, n_docs)
-    ends = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), jobs * 2 + 1)[1:-1])
-    bounds = [0, *sorted(set(np.minimum(ends + 1, n_docs).tolist()) - {0, n_docs}), n_docs]
+    # Two chunks per worker, so that one slow chunk does not leave a core idle for long.
+    bounds = text_bounds(titles, bodies, jobs * 2)
     return merge_counts(_count_in_processes(analyzers, languages, titles, bodies, bounds, jobs))
+
+
+def text_bounds(titles: Sequence[str], bodies: Sequence[str], parts: int) -> list[int]:
+    """Boundaries of at most ``parts`` runs of documents holding about equal text (the work is per character)."""
+    n_docs = len(titles)
+    sizes = np.fromiter((len(t) + len(b) for t, b in zip(titles, bodies, strict=True)), np.int64, n_docs)
+    ends = np.searchsorted(np.cumsum(sizes), np.linspace(0, sizes.sum(), parts + 1)[1:-1])
+    return [0, *sorted(set(np.minimum(ends + 1, n_docs).tolist()) - {0, n_docs}), n_docs]
 
 
 def effective_jobs(n_jobs: int | None) -> int:

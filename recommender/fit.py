@@ -7,11 +7,11 @@ queries in memory and that :mod:`recommender.bundle` saves.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,13 +21,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 
-from .allpairs import Neighbours, all_pairs_topk
 from .analysis import DEFAULT_LANGUAGE, normalize_language
 from .approximate import approximate_candidates, require_index
 from .boilerplate import Stripper, find_boilerplate
 from .bundle import new_version
 from .corpus import EXCERPT_CHARS, Article
 from .errors import InvalidInputError
+from .exact import cluster_session, exact_candidates, term_counter
 from .options import TrainOptions
 from .schema import ARRAYS, ModelParts
 from .semantic import augment_with_norms, fit_semantic, rerank_neighbours
@@ -238,38 +238,43 @@ def fit_parts(
     timings["boilerplate"] = lap()
     languages = _languages(articles, options)
     timings["languages"] = lap()
-    model = options.model().fit([a.title for a in articles], [a.body for a in articles], languages)
-    timings["vectorise"] = lap()
-    if not model.terms_ and not allow_empty:
-        raise InvalidInputError(
-            f"the model would be empty: no term of {len(articles)} article(s) is in at least min_df "
-            f"({model.min_df_}) and at most max_df ({options.max_df:g}) of them; "
-            "add articles or allow an empty model (--allow-empty)"
+    # On a cluster, vectorising and the all-pairs step run on its workers; the rest stays here.
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(cluster_session(options.cluster)) if options.cluster is not None else None
+        model = options.model().fit(
+            [a.title for a in articles], [a.body for a in articles], languages, counter=term_counter(client)
         )
-    ids = [a.id for a in articles]
-    tie_key = np.empty(len(ids), dtype=np.int64)
-    tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
-    semantic = options.semantic
-    pool = max(options.k, options.candidates) if semantic else options.k
-    plain: np.ndarray | None = None
-    if options.approximate:
-        terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
-        candidates = approximate_candidates(
-            model.matrix_,
-            plain,
-            pool,
-            count=options.approximate_candidates,
-            tie_key=tie_key,
-            min_similarity=options.min_similarity,
-            neighbourhood=options.neighbourhood if semantic else 0,
-            decay=options.neighbourhood_decay,
-            strength=options.neighbourhood_strength,
-            n_jobs=options.n_jobs or 2,
-        )
-    cluster: dict[str, Any] | None = None
-    if not options.approximate:
-        candidates, cluster = _exact_candidates(model.matrix_, pool, tie_key, options, progress)
-    timings["neighbours"] = lap()
+        timings["vectorise"] = lap()
+        if not model.terms_ and not allow_empty:
+            raise InvalidInputError(
+                f"the model would be empty: no term of {len(articles)} article(s) is in at least min_df "
+                f"({model.min_df_}) and at most max_df ({options.max_df:g}) of them; "
+                "add articles or allow an empty model (--allow-empty)"
+            )
+        ids = [a.id for a in articles]
+        tie_key = np.empty(len(ids), dtype=np.int64)
+        tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+        semantic = options.semantic
+        pool = max(options.k, options.candidates) if semantic else options.k
+        plain: np.ndarray | None = None
+        cluster: dict[str, Any] | None = None
+        if options.approximate:
+            terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
+            candidates = approximate_candidates(
+                model.matrix_,
+                plain,
+                pool,
+                count=options.approximate_candidates,
+                tie_key=tie_key,
+                min_similarity=options.min_similarity,
+                neighbourhood=options.neighbourhood if semantic else 0,
+                decay=options.neighbourhood_decay,
+                strength=options.neighbourhood_strength,
+                n_jobs=options.n_jobs or 2,
+            )
+        else:
+            candidates, cluster = exact_candidates(model.matrix_, pool, tie_key, options, progress, client)
+        timings["neighbours"] = lap()
     if not allow_empty and not np.any(candidates.indices[:, :1] >= 0):
         raise InvalidInputError(
             f"the model would be empty: none of the {len(ids)} article(s) has a neighbour above the minimum "
@@ -367,36 +372,3 @@ def fit_parts(
         arrays,
         articles=given,
     )
-
-
-def _exact_candidates(
-    matrix: Any, pool: int, tie_key: np.ndarray, options: TrainOptions, progress: bool
-) -> tuple[Neighbours, dict[str, Any] | None]:
-    """The exact candidate lists, from threads here or from a Dask cluster; what the cluster reported."""
-    bar = _progress_bar(matrix.shape[0], progress)
-    update = bar.update if bar is not None else None
-    floor = options.min_similarity
-    try:
-        if options.cluster is None:
-            jobs = options.n_jobs
-            lists = all_pairs_topk(matrix, pool, tie_key=tie_key, min_similarity=floor, n_jobs=jobs, progress=update)
-            return lists, None
-        from .cluster import ClusterRun, cluster_all_pairs_topk, connect
-
-        run = ClusterRun()
-        with connect(options.cluster) as client:
-            lists = cluster_all_pairs_topk(
-                client, matrix, pool, tie_key=tie_key, min_similarity=floor, progress=update, report=run
-            )
-        return lists, run.summary()
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="article", desc="neighbours", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)

@@ -21,12 +21,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from .analysis import CJK_LANGUAGES, DEFAULT_LANGUAGE, Analyzer, stop_words
-from .counting import count_terms, select_columns
+from .counting import Counts, count_terms, select_columns
 from .errors import InvalidInputError, NotFittedError
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 STOP_WORDS = ("auto", "english", None)
 CJK_MODES = ("ngrams", "jieba")
+
+
+# Counts the terms of (model, languages, titles, bodies) somewhere else than here.
+TermCounter = Callable[["TfidfModel", Sequence[str], Sequence[str], Sequence[str]], Counts]
 
 
 class TfidfModel:
@@ -157,10 +161,20 @@ class TfidfModel:
         pattern = None if self.token_pattern == TOKEN_PATTERN else self.token_pattern
         return Analyzer(language, stop, token_pattern=pattern, ngram_range=self._ngrams(), stem=self.stem, cjk=self.cjk)
 
-    def fit(self, titles: Sequence[str], bodies: Sequence[str], languages: Sequence[str] | None = None) -> TfidfModel:
+    def fit(
+        self,
+        titles: Sequence[str],
+        bodies: Sequence[str],
+        languages: Sequence[str] | None = None,
+        *,
+        counter: TermCounter | None = None,
+    ) -> TfidfModel:
         """Learn vocabulary and idf from the corpus and keep its matrix in ``matrix_``.
 
         ``languages`` gives each article's language (ISO 639-1); default English.
+        ``counter(model, languages, titles, bodies)`` counts the terms elsewhere
+        (on a cluster: :func:`recommender.cluster.cluster_count_terms`); it
+        must return what :func:`recommender.counting.count_terms` returns.
         """
         self._validate()
         if len(titles) != len(bodies):
@@ -175,8 +189,11 @@ class TfidfModel:
         counted = Counter(languages)
         self.language_ = counted.most_common(1)[0][0]
         self.stop_words_ = {language: self._stop_words_for(language) for language in sorted(counted)}
-        analyzers = {language: self.build_analyzer(language) for language in sorted(counted)}
-        terms, title_counts, body_counts = count_terms(analyzers, languages, titles, bodies, self.n_jobs)
+        if counter is not None:
+            terms, title_counts, body_counts = counter(self, languages, titles, bodies)
+        else:
+            analyzers = {language: self.build_analyzer(language) for language in sorted(counted)}
+            terms, title_counts, body_counts = count_terms(analyzers, languages, titles, bodies, self.n_jobs)
         counts = sp.csr_matrix(title_counts * np.float32(self.title_weight) + body_counts)
         counts.sum_duplicates()
         counts.eliminate_zeros()

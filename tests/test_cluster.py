@@ -19,18 +19,12 @@ import pytest
 from recommender.allpairs import all_pairs_topk
 from recommender.bundle import load_bundle
 from recommender.cli import main
-from recommender.cluster import (
-    ClusterError,
-    ClusterRun,
-    band_bounds,
-    check_cluster,
-    cluster_all_pairs_topk,
-    connect,
-)
+from recommender.cluster import ClusterError, check_cluster, cluster_count_terms, connect
 from recommender.corpus import read_corpus
 from recommender.errors import InvalidInputError
 from recommender.fit import fit_parts
 from recommender.options import TrainOptions
+from recommender.tiles import ClusterRun, band_bounds, cluster_all_pairs_topk
 from recommender.values import SCORE_TOLERANCE
 
 from .conftest import DEMO_CORPUS, TINY, shared_corpus, write_jsonl
@@ -323,3 +317,27 @@ def test_a_scheduler_lost_mid_run_fails_the_training_and_keeps_the_model(tmp_pat
     assert "recommender: error: the cluster failed during the all-pairs step: " in err.decode()
     assert sorted(p.name for p in models.iterdir()) == before
     assert load_bundle(models).manifest["articles"] < 100  # still the demo model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [{}, {"stem": True, "ngram_range": (1, 2)}, {"cjk": "jieba"}])
+def test_counting_on_the_cluster_equals_counting_here(client, options) -> None:
+    """Vectorising per partition: the same vocabulary and counts, whatever the languages and analysers."""
+    from recommender.counting import count_terms
+    from recommender.tfidf import TfidfModel
+
+    model = TfidfModel(**options)
+    texts = [
+        ("en", "Running runners ran", "The council approved the new tram line, running late"),
+        ("de", "Häuser in Berlin", "Die Häuser der Stadt werden teurer, sagt der Rat"),
+        ("zh", "北京欢迎你", "北京的新电车线路今天开通了"),
+        ("en", "", "A body without a title about tram lines"),
+        ("fr", "Le conseil", ""),
+    ] * 7
+    languages, titles, bodies = (list(column) for column in zip(*texts, strict=True))
+    analyzers = {language: model.build_analyzer(language) for language in sorted(set(languages))}
+    here = count_terms(analyzers, languages, titles, bodies, 1)
+    there = cluster_count_terms(client, model, languages, titles, bodies)
+    assert there[0] == here[0]
+    for mine, theirs in zip(here[1:], there[1:], strict=True):
+        assert (mine != theirs).nnz == 0 and mine.shape == theirs.shape
