@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_cluster,
         default=None,
         metavar="SPEC",
-        help="run the exact all-pairs step on a Dask cluster: local:N (N worker processes here) or a "
+        help="count terms and run the exact all-pairs step on a Dask cluster: local:N (N worker processes here) or a "
         "scheduler address such as tcp://scheduler:8786; the same lists as without it "
         "(needs recommender[cluster])",
     )

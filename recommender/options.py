@@ -67,7 +67,7 @@ class TrainOptions:
     # 0.944 with 100, 0.962 with 150, 0.973 with 200; 20 Newsgroups 0.855 (100), 0.884 (200).
     approximate_candidates: int = 150
     n_jobs: int | None = None
-    # Where the exact all-pairs step runs: None (threads here), local:N or a Dask scheduler's address.
+    # Where counting and the exact all-pairs step run: None (here), local:N or a Dask scheduler's address.
     cluster: str | None = None
 
     def validate(self) -> None:
