@@ -67,8 +67,11 @@ class _Worker:
 
 
 # One _Worker per worker process and run, built by the run's first task there:
-# the run's other tasks on that worker reuse it instead of rebuilding it.
+# the run's other tasks on that worker reuse it instead of rebuilding it. Two
+# trainings may share a cluster; a third run's state evicts the oldest (one
+# whose clean-up never came, or a run that then rebuilds it: slower, not wrong).
 _RUNS: dict[str, _Worker] = {}
+_RUNS_KEPT = 2
 _RUNS_LOCK = threading.Lock()
 
 
@@ -76,7 +79,8 @@ def _worker_of(inputs: _Inputs) -> _Worker:
     with _RUNS_LOCK:
         state = _RUNS.get(inputs.token)
         if state is None:
-            _RUNS.clear()  # an earlier run's, if its clean-up never came
+            while len(_RUNS) >= _RUNS_KEPT:
+                _RUNS.pop(next(iter(_RUNS)))
             state = _RUNS[inputs.token] = _Worker(inputs)
         return state
 

@@ -341,3 +341,18 @@ def test_counting_on_the_cluster_equals_counting_here(client, options) -> None:
     assert there[0] == here[0]
     for mine, theirs in zip(here[1:], there[1:], strict=True):
         assert (mine != theirs).nnz == 0 and mine.shape == theirs.shape
+
+
+def test_a_worker_keeps_the_state_of_two_runs_at_most() -> None:
+    from recommender import tiles
+
+    x = random_matrix(40, 30, 0.2, seed=9)
+    runs = [tiles._Inputs(f"run-{n}", x, np.arange(40), 5, True, 0.0, ((0, 20), (20, 40)), 8) for n in range(3)]
+    tiles._RUNS.clear()
+    first = tiles._worker_of(runs[0])
+    assert tiles._worker_of(runs[0]) is first  # the run's later tasks reuse it
+    tiles._worker_of(runs[1])
+    tiles._worker_of(runs[2])
+    assert list(tiles._RUNS) == ["run-1", "run-2"]
+    assert tiles._forget("run-1") > 0 and list(tiles._RUNS) == ["run-2"]
+    tiles._RUNS.clear()
