@@ -315,12 +315,16 @@ def list_versions(models_dir: str | os.PathLike[str]) -> list[str]:
 def prune(models_dir: str | os.PathLike[str], keep: int) -> list[str]:
     """Remove all but the newest ``keep`` versions (never the current one)."""
     root = Path(models_dir)
-    current = current_version(root)
-    versions = [v for v in list_versions(root) if v != current]
-    doomed = versions[: max(0, len(versions) - max(keep - 1, 0))]
+    doomed = to_prune(list_versions(root), current_version(root), keep)
     for version in doomed:
         shutil.rmtree(root / version, ignore_errors=True)
     return doomed
+
+
+def to_prune(versions: Sequence[str], current: str | None, keep: int) -> list[str]:
+    """Which of ``versions`` (oldest first) go so that ``keep`` remain, the current one among them."""
+    others = [v for v in versions if v != current]
+    return others[: max(0, len(others) - max(keep - 1, 0))]
 
 
 def _check_version_name(version: str) -> None:

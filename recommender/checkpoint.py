@@ -213,10 +213,14 @@ def _install(rec: Recommender, state: dict[str, Any], arrays: dict[str, np.ndarr
     live.rebind()
 
 
+def position(models_dir: str | os.PathLike[str], rec: Recommender) -> int:
+    """The log position of the newest checkpoint of ``rec``'s bundle, else the bundle's own."""
+    found = newest(models_dir, rec.base_version, rec.log_seq)
+    return int(found.name.partition("+")[2]) if found is not None else rec.bundle_seq
+
+
 def checkpoint_due(rec: Recommender, models_dir: str | os.PathLike[str], every: int) -> bool:
     """True when ``rec`` is ``every`` or more changes past the newest checkpoint of its bundle (or its bundle)."""
     if every <= 0 or rec.live is None:
         return False
-    found = newest(models_dir, rec.base_version, rec.log_seq)
-    since = int(found.name.partition("+")[2]) if found is not None else rec.bundle_seq
-    return rec.log_seq - since >= every
+    return rec.log_seq - position(models_dir, rec) >= every

@@ -59,8 +59,7 @@ def _models_location(args: argparse.Namespace) -> Path | str:
     """``--models-dir``, else ``$RECOMMENDER_MODELS_DIR``, else ``models``: a folder, or a URL (kept as text)."""
     from .arguments import location
 
-    found: Path | str = args.models_dir or location(os.environ.get("RECOMMENDER_MODELS_DIR") or "models")
-    return found
+    return args.models_dir or location(os.environ.get("RECOMMENDER_MODELS_DIR") or "models")
 
 
 def _models_dir(args: argparse.Namespace) -> Path:

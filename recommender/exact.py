@@ -1,8 +1,9 @@
 """The exact candidate lists of a training: from threads here, or from the workers of a Dask cluster.
 
-:func:`recommender.fit.fit_parts` opens the cluster (``cluster_session``)
-around vectorising (``term_counter``) and this step, so that one cluster
-serves both; without ``--cluster`` nothing here imports Dask.
+:func:`recommender.fit.fit_parts` opens the cluster
+(:func:`recommender.cluster.connect`) around vectorising (``term_counter``) and
+this step, so that one cluster serves both; Dask itself is imported only when
+a cluster is used.
 """
 
 from __future__ import annotations
@@ -14,23 +15,14 @@ from typing import Any
 import numpy as np
 
 from .allpairs import Neighbours, all_pairs_topk
+from .cluster import cluster_count_terms
 from .options import TrainOptions
-
-
-def cluster_session(spec: str) -> Any:
-    """``recommender.cluster.connect``: a context manager giving the cluster's client."""
-    from .cluster import connect
-
-    return connect(spec)
+from .tiles import ClusterRun, cluster_all_pairs_topk
 
 
 def term_counter(client: Any) -> Any:
     """The term counter of a cluster's client; None (count here) without one."""
-    if client is None:
-        return None
-    from .cluster import cluster_count_terms
-
-    return functools.partial(cluster_count_terms, client)
+    return None if client is None else functools.partial(cluster_count_terms, client)
 
 
 def exact_candidates(
@@ -45,8 +37,6 @@ def exact_candidates(
             jobs = options.n_jobs
             lists = all_pairs_topk(matrix, pool, tie_key=tie_key, min_similarity=floor, n_jobs=jobs, progress=update)
             return lists, None
-        from .tiles import ClusterRun, cluster_all_pairs_topk
-
         run = ClusterRun()
         lists = cluster_all_pairs_topk(
             client, matrix, pool, tie_key=tie_key, min_similarity=floor, progress=update, report=run

@@ -25,9 +25,10 @@ from .analysis import DEFAULT_LANGUAGE, normalize_language
 from .approximate import approximate_candidates, require_index
 from .boilerplate import Stripper, find_boilerplate
 from .bundle import new_version
+from .cluster import connect, require_dask
 from .corpus import EXCERPT_CHARS, Article
 from .errors import InvalidInputError
-from .exact import cluster_session, exact_candidates, term_counter
+from .exact import exact_candidates, term_counter
 from .options import TrainOptions
 from .schema import ARRAYS, ModelParts
 from .semantic import augment_with_norms, fit_semantic, rerank_neighbours
@@ -222,8 +223,6 @@ def fit_parts(
     if options.approximate:
         require_index()
     if options.cluster is not None:
-        from .cluster import require_dask
-
         require_dask()  # before the corpus is read and vectorised, not after
     if isinstance(log_seq, bool) or not isinstance(log_seq, int) or log_seq < 0:
         raise InvalidInputError(f"log_seq must be an integer >= 0, got {log_seq!r}")
@@ -239,8 +238,7 @@ def fit_parts(
     languages = _languages(articles, options)
     timings["languages"] = lap()
     # On a cluster, vectorising and the all-pairs step run on its workers; the rest stays here.
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(cluster_session(options.cluster)) if options.cluster is not None else None
+    with connect(options.cluster) if options.cluster is not None else contextlib.nullcontext() as client:
         model = options.model().fit(
             [a.title for a in articles], [a.body for a in articles], languages, counter=term_counter(client)
         )

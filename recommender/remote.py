@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 from .bundle import (
     MANIFEST,
     _check_version_name,
-    list_versions,
     prune,
     read_manifest,
     remove_stale_temporaries,
     set_current,
+    to_prune,
     verify,
 )
 from .errors import BundleError
@@ -139,9 +139,7 @@ class RemoteStore:
 
     def prune(self, keep: int) -> list[str]:
         """Remove all but the newest ``keep`` versions (never the current one); the versions removed."""
-        current = self.current()
-        versions = [v for v in self.versions() if v != current]
-        doomed = versions[: max(0, len(versions) - max(keep - 1, 0))]
+        doomed = to_prune(self.versions(), self.current(), keep)
         for version in doomed:
             self.fs.rm(self._path(version), recursive=True)
         return doomed
@@ -227,8 +225,7 @@ def use_cached(cache_dir: Path, version: str, keep: int = 2) -> None:
     can be removed safely (its mapping outlives the files' names).
     """
     set_current(cache_dir, version)
-    if len(list_versions(cache_dir)) > keep:
-        prune(cache_dir, keep=keep)
+    prune(cache_dir, keep=keep)
 
 
 def _is_version(name: str) -> bool:

@@ -146,12 +146,9 @@ class SemanticView:
         norm = float(np.linalg.norm(z))
         return z / norm if norm else z
 
-    def augment_query(self, z: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-        """The query's vector blended with its best lexical neighbours, like a corpus article's."""
-        return self.augment_query_with_norm(z, neighbours)[0]
-
     def augment_query_with_norm(self, z: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, float]:
-        """:meth:`augment_query`, and the blend's length before it was scaled to unit length."""
+        """The query's vector blended with its best lexical neighbours, like a corpus article's,
+        and the blend's length before it was scaled to unit length."""
         nb = neighbours[: self.count]
         if nb.size == 0 or self.strength == 0:
             return z, 1.0

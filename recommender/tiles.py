@@ -184,9 +184,9 @@ class ClusterRun:
     # Seconds of task work summed over the workers, by kind of task ("tile", "finish"), and of transfers.
     compute_seconds: dict[str, float] = field(default_factory=dict)
     transfer_seconds: float = 0.0
-    worker_peak_bytes: list[int] | None = None
+    worker_peak_bytes: list[int] = field(default_factory=list)
     # Each worker's peak before this run sent it anything (the interpreter and the libraries).
-    worker_base_bytes: list[int] | None = None
+    worker_base_bytes: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """As stored in the bundle's manifest."""
@@ -197,8 +197,8 @@ class ClusterRun:
             "band_rows": self.band_rows,
             "compute_seconds": {name: round(value, 3) for name, value in sorted(self.compute_seconds.items())},
             "transfer_seconds": round(self.transfer_seconds, 3),
-            "worker_peak_bytes": self.worker_peak_bytes or [],
-            "worker_base_bytes": self.worker_base_bytes or [],
+            "worker_peak_bytes": self.worker_peak_bytes,
+            "worker_base_bytes": self.worker_base_bytes,
         }
 
     def add_stream(self, records: list[dict[str, Any]]) -> None:

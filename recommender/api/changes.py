@@ -91,9 +91,7 @@ class Checkpointer:
         if self._writing is not None and not self._writing.done():
             return
         if rec.base_version != self._bundle:
-            found = checkpoint.newest(self.models_dir, rec.base_version, rec.log_seq)
-            self._bundle = rec.base_version
-            self._since = int(found.name.partition("+")[2]) if found is not None else rec.bundle_seq
+            self._bundle, self._since = rec.base_version, checkpoint.position(self.models_dir, rec)
         if rec.log_seq - self._since < self.every:
             return
         captured = checkpoint.capture(rec)
