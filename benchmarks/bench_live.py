@@ -83,7 +83,6 @@ PLAN: dict[str, dict[str, Any]] = {
     },
 }
 WRITER_RATE = 10.0  # PUT/s of the background writer
-SCORE_TOLERANCE = 1e-6
 
 
 def log(message: str) -> None:
@@ -1052,6 +1051,8 @@ def compare_lists(got: dict[str, Any], want: dict[str, Any], decimals: int | Non
     ``decimals``: ``got``'s scores were rounded to that many (the service's
     JSON has 6), so ``want``'s are rounded the same way before comparing.
     """
+    from recommender.values import SCORE_TOLERANCE  # in here, as every recommender import of this module
+
     differ, worst = [], 0.0
     for article_id, expected in want.items():
         served = got.get(article_id)

@@ -271,6 +271,14 @@ def worker_pids(server: Server) -> list[int]:
     return sorted(int(pid) for pid in children)
 
 
+def wait_for_workers(server: Server, count: int, timeout: float = 60.0) -> None:
+    """Wait (bounded) until ``count`` workers have finished starting: /readyz only proves one did."""
+    deadline = time.monotonic() + timeout
+    while server.log().count("Application startup complete.") < count:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+
+
 _SOCK_DIAG_BY_FAMILY = 20
 _NLM_F_REQUEST = 1
 _NETLINK_SOCK_DIAG = 4  # linux/netlink.h (not exported by the socket module)

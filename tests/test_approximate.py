@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from benchmarks.approximate import precision, recall_at
 from recommender.approximate import MissingExtraError, best_candidates, nearest_by_vector, rare_term_candidates
 from recommender.cli import main
 from recommender.corpus import read_corpus
 from recommender.errors import InvalidInputError
-from recommender.evaluate import hide_labels, labels_of, score_lists
+from recommender.evaluate import hide_labels
 from recommender.fit import fit_parts
 from recommender.options import TrainOptions
 from recommender.recommend import Recommender
@@ -45,15 +46,6 @@ def check_lists(parts, sample: int | None = None) -> None:
         lexical = (x[listed] @ x[i].T).toarray().ravel()
         semantic = augmented[listed] @ augmented[i] if augmented.shape[1] else 0.0
         np.testing.assert_allclose(scores[i][valid], (1 - weight) * lexical + weight * semantic, atol=1e-6)
-
-
-def recall_at(exact: np.ndarray, approx: np.ndarray, k: int = 10) -> float:
-    hit = total = 0
-    for e, a in zip(exact[:, :k], approx[:, :k], strict=True):
-        wanted = e[e >= 0]
-        hit += int(np.isin(wanted, a).sum())
-        total += wanted.size
-    return hit / max(total, 1)
 
 
 def test_tiny_corpus_lists_are_valid_and_stored(tmp_path, tiny_options):
@@ -134,14 +126,6 @@ def test_without_the_extra_the_error_names_it(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "m" / "current").exists()
 
 
-def _precision(parts, articles) -> float:
-    ids = [a.id for a in articles]
-    labels = {a.id: labels_of(a, "category") for a in articles}
-    bodies = {a.id: a.body.strip() for a in articles}
-    lists = [[ids[j] for j in row if j >= 0] for row in parts.arrays["neighbours"]]
-    return score_lists("m", 10, ids, lists, labels, bodies, 0.0).precision
-
-
 @pytest.mark.corpora
 def test_bbc_close_to_exact():
     articles = read_corpus(shared_corpus("bbc-news.jsonl.gz")).articles
@@ -152,7 +136,7 @@ def test_bbc_close_to_exact():
     assert approx.manifest["parameters"]["approximate"] is True
     # Measured 0.962 with the defaults (README, "Approximate mode").
     assert recall_at(exact.arrays["neighbours"], approx.arrays["neighbours"]) >= 0.95
-    assert abs(_precision(approx, articles) - _precision(exact, articles)) <= 0.01
+    assert abs(precision(approx, articles) - precision(exact, articles)) <= 0.01
     again = fit_parts(hidden, TrainOptions(approximate=True))
     np.testing.assert_array_equal(approx.arrays["neighbours"], again.arrays["neighbours"])
 

@@ -48,9 +48,11 @@ from recommender.recommend import Recommender
 from recommender.values import SCORE_TOLERANCE
 
 from .conftest import DEMO_CORPUS, ROOT, shared_corpus, write_jsonl
-from .servers import Reply, Server, probe, running_server, start_server, worker_pids
-from .test_e2e import raw_exchange, train_cli
+from .servers import Reply, Server, probe, running_server, start_server, wait_for_workers, worker_pids
+from .test_e2e import demo_records, raw_exchange, train_cli
 from .test_kill import synthetic_corpus
+from .test_live_api import last_seq
+from .test_live_serve import NEW
 
 TOKEN = "acceptance-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -70,7 +72,7 @@ MIN_REVERSE_SHARE = 0.95
 
 
 def demo_ids() -> list[str]:
-    return [json.loads(line)["id"] for line in DEMO_CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [record["id"] for record in demo_records()]
 
 
 def article_path(article_id: str, suffix: str = "") -> str:
@@ -134,14 +136,6 @@ def fetch_lists(server: Server, ids: list[str], version: str, threads: int = 2) 
     return lists
 
 
-def wait_for_workers(server: Server, count: int = WORKERS) -> None:
-    """Wait (bounded) until ``count`` workers have finished starting: /readyz only proves one did."""
-    deadline = time.monotonic() + SETTLE
-    while server.log().count("Application startup complete.") < count:
-        assert time.monotonic() < deadline, server.log()
-        time.sleep(0.05)
-
-
 Check = tuple[str, Callable[[Reply], bool]]
 
 
@@ -200,11 +194,6 @@ def wait_for_version(server: Server, check: Callable[[dict[str, Any]], bool], wh
 
     until_every_worker_agrees(server, [("/v1/model", good)], time.monotonic() + SETTLE, what)
     return summaries[-1]
-
-
-def last_seq(models: Path) -> int:
-    with ChangeLog(models) as log:
-        return log.last_seq()
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -298,7 +287,7 @@ def test_twenty_newsgroups_written_live_matches_a_full_retrain(tmp_path: Path) -
 
     ids = [r["id"] for r in records]
     with running_server(live_models, env=ENV, workers=WORKERS) as server:
-        wait_for_workers(server)
+        wait_for_workers(server, WORKERS)
         started = time.monotonic()
         with Client(server) as client:
             for n, i in enumerate(held, start=1):
@@ -333,16 +322,7 @@ def test_twenty_newsgroups_written_live_matches_a_full_retrain(tmp_path: Path) -
 # --- 2. freshness on every worker ------------------------------------------------------------
 
 FERRY_ID = "live/saltmere-night-ferry-strike"
-FERRY = {
-    "id": FERRY_ID,
-    "title": "Saltmere ferry crews strike over the night crossing",
-    "body": "Crews of the Saltmere Lines night ferry to the outer islands walked out on Monday, and the "
-    "operator cancelled the late crossing from the harbour. Islanders said the ferry timetable left them "
-    "without a boat after the last train.",
-    "section": "travel",
-    "tags": ["ferries", "saltmere-islands"],
-    "published_at": "2026-07-01",
-}
+FERRY = {"id": FERRY_ID, **NEW}  # the article of test_live_serve, under another id
 VICTIM = "biz-saltmere-lines-fare-rise"
 
 
@@ -359,7 +339,7 @@ def test_every_worker_serves_a_write_and_a_delete_within_a_second(demo_models: P
     assert holders, "the new article should enter some list"
     base = current_version(demo_models)
     with running_server(demo_models, env=ENV, workers=WORKERS) as server:
-        wait_for_workers(server)
+        wait_for_workers(server, WORKERS)
         reply, _ = probe(server, "PUT", article_path(FERRY_ID), json.dumps(FERRY).encode(), JSON)
         acknowledged = time.monotonic()
         assert reply.status == 201, reply.body
@@ -402,7 +382,6 @@ class Stream:
     """PUTs in sequence from a thread: what was acknowledged, and what was in flight when the server died."""
 
     server: Server
-    originals: dict[str, str]  # id -> title before the stream, for the replaced articles
     acknowledged: dict[str, str] = field(default_factory=dict)  # id -> title
     in_flight: tuple[str, str] | None = None
     error: BaseException | None = None
@@ -476,7 +455,7 @@ def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: 
 
     server = start_server(models, env=KILL_ENV, workers=WORKERS)
     try:
-        stream = Stream(server, titles)
+        stream = Stream(server)
         stream.start()
         deadline = time.monotonic() + SETTLE
         # Kill once 40 writes are acknowledged and a checkpoint is on disk: the workers write
@@ -496,7 +475,7 @@ def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: 
     assert checkpoints(models), "no checkpoint was written before the kill"
 
     with running_server(models, env=KILL_ENV, workers=WORKERS) as server:
-        wait_for_workers(server)
+        wait_for_workers(server, WORKERS)
         assert_writes_present(server, acknowledged, titles)
         if in_flight is not None:  # all or nothing: its title, or what was there before it
             article_id, title = in_flight
@@ -538,7 +517,7 @@ def test_kill_9_loses_no_acknowledged_write(synthetic_template: Path, tmp_path: 
     assert last_seq(models) == logged
 
     with running_server(models, env=KILL_ENV, workers=WORKERS) as server:
-        wait_for_workers(server)
+        wait_for_workers(server, WORKERS)
         assert_writes_present(server, acknowledged, titles)
         base = server.get("/v1/model").json()["base_version"]
         done = cli("compact", "--quiet", "--models-dir", str(models))
@@ -687,10 +666,10 @@ def wait_for_writes(writer: Writer, count: int) -> None:
 
 @pytest.mark.slow
 def test_a_compaction_under_load_fails_nothing_and_equals_a_training(demo_models: Path, tmp_path: Path) -> None:
-    records = [json.loads(line) for line in DEMO_CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = demo_records()
     base = current_version(demo_models)
     with running_server(demo_models, env=ENV, workers=WORKERS) as server:
-        wait_for_workers(server)
+        wait_for_workers(server, WORKERS)
         paths = [related_path(r["id"]) for r in records]
         with Load(server, paths, tmp_path) as load:
             with Writer(server, records) as writer:
@@ -756,7 +735,7 @@ def test_refused_writes_over_the_real_server_change_nothing(demo_models: Path) -
     """What test_live_api checks in process, over a real server with two workers: nothing logged, no new version."""
     base = current_version(demo_models)
     with running_server(demo_models, env=ENV, workers=WORKERS) as server:
-        wait_for_workers(server)
+        wait_for_workers(server, WORKERS)
         reply, _ = probe(server, "PUT", article_path("n0"), json.dumps(COMET).encode(), JSON)
         assert reply.status == 201, reply.body  # one good write first: the version to keep is BUNDLE+1
         version = f"{base}+1"

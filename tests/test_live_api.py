@@ -390,7 +390,6 @@ def test_cached_lists_stay_right_across_writes_elsewhere(models: Path) -> None:
     texts = [dict(r) for r in TINY] + [COMET]
     queries = ["limit=3", "limit=2&section=sport", "limit=50", "limit=3&fallback=true", "limit=3&explain=true"]
     with make_client(models) as client:
-        rec = client.app.state.holder.current
         hits_before = client.app.state.responses.hits
         for step in range(30):
             live = sorted(client.app.state.holder.current.index_of)

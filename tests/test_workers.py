@@ -23,7 +23,7 @@ from recommender.bundle import set_current
 from recommender.train import TrainOptions, train
 
 from .conftest import DEMO_CORPUS, write_jsonl
-from .servers import Server, evil_articles, http, running_server
+from .servers import Server, evil_articles, http, running_server, wait_for_workers
 
 pytestmark = pytest.mark.slow
 
@@ -59,21 +59,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     return Models(folder, root, versions)
 
 
-def wait_for_workers(server: Server, count: int) -> None:
-    """Wait (bounded) until ``count`` workers have finished starting: /readyz only proves one did."""
-    deadline = time.monotonic() + 60
-    while server.log().count("Application startup complete.") < count:
-        assert time.monotonic() < deadline, server.log()
-        time.sleep(0.05)
-
-
 def version_of(server: Server) -> str | None:
     """The model version of one answer, on a fresh connection (so any worker may answer)."""
     reply = http("GET", server.url(PATH), headers={"Connection": "close"}, timeout=10)
     return reply.json()["model_version"] if reply.status == 200 else None
 
 
-def worker_pids(server: Server) -> set[str]:
+def logged_worker_pids(server: Server) -> set[str]:
     return set(re.findall(r"Started server process \[(\d+)\]", server.log()))
 
 
@@ -81,7 +73,8 @@ def wait_until_all_serve(server: Server, version: str, since: float, log_from: i
     """Wait until every worker has logged that it serves ``version`` (after ``log_from`` in the log),
     then check AGREEING_PROBES answers in a row carry it; fail after CONVERGE_WITHIN s."""
     deadline = since + CONVERGE_WITHIN
-    pids = worker_pids(server)
+    pids = logged_worker_pids(server)
+    assert pids, server.log()
     pending = set(pids)
     while pending:
         loaded = re.findall(rf"\[(\d+)\] serving model {re.escape(version)} ", server.log()[log_from:])
@@ -193,12 +186,12 @@ def test_sighup_to_the_master_signals_workers_without_restarting_them(models: Mo
     with running_server(models.folder, workers=3, env=env) as server:
         wait_for_workers(server, 3)
         wait_until_all_serve(server, v["a"], time.monotonic())
-        workers_before = set(re.findall(r"Started server process \[(\d+)\]", server.log()))
+        workers_before = logged_worker_pids(server)
         assert len(workers_before) == 3
         set_current(models.folder, v["c"])
         sighup_master(server)
         wait_until_all_serve(server, v["c"], time.monotonic())
-        assert set(re.findall(r"Started server process \[(\d+)\]", server.log())) == workers_before
+        assert logged_worker_pids(server) == workers_before
         assert server.process.poll() is None
 
 
