@@ -149,7 +149,9 @@ def cluster_count_terms(
     bounds = text_bounds(titles, bodies, 2 * workers)
     parts = [(list(languages[a:b]), list(titles[a:b]), list(bodies[a:b])) for a, b in itertools.pairwise(bounds)]
     try:
-        sent = client.scatter(parts)
+        # Keys of their own (hash=False): content-hashed keys are shared by two trainings of the same corpus,
+        # and one that releases its data while the next scatters it loses the next one's data.
+        sent = client.scatter(parts, hash=False)
         futures = [client.submit(_count_partition, model.get_params(), part, pure=False) for part in sent]
         return merge_counts(client.gather(futures))
     except RecommenderError:
