@@ -1,215 +1,167 @@
-"""Approximate candidates: an HNSW index over the LSA vectors, re-scored exactly.
+"""Approximate candidates: exact all-pairs inside groups of similar articles, then shared rare terms.
 
 Exact all-pairs costs the sum over terms of df^2, near-quadratic in the
-corpus. Here each article's candidates are found without it, in two rounds:
+corpus. Here each article's lexical candidates are found without all pairs:
 
-1. its ``count`` nearest articles by plain LSA vector, from an HNSW graph
-   (hnswlib, seeded and built on one thread, so that a corpus always gives
-   the same graph), and the articles sharing its rarest terms (terms in at
-   most :data:`RARE_MAX_DF` articles, whose df^2 is small);
-2. provisional augmented vectors are made from round 1's best lexical
-   candidates, and the ``count`` nearest articles by augmented vector join.
+1. **Groups.** Spherical k-means over the LSA vectors (an inverted-file index
+   over the semantic view: about ``group_size`` articles per group) puts each
+   article in its ``spread`` nearest groups; the exact all-pairs of
+   :mod:`recommender.allpairs` runs inside every group. Two articles are
+   compared when they share a group; the cost is about spread^2 / groups of
+   exact all-pairs.
+2. **Shared rare terms.** The articles with the largest dot product over the
+   rare terms (the document frequencies whose sum of df^2 stays within
+   :data:`RARE_BUDGET` per article) join, scored exactly: re-posts and
+   quotes that the LSA vectors blur into their topic.
+3. **Neighbours of neighbours.** One round of the nearest-neighbour-descent
+   join: the first :data:`FOLLOW` neighbours of each of a row's first
+   :data:`FOLLOW` neighbours, and the rows that list it, scored exactly.
 
-Every candidate pair is then scored exactly (TF-IDF cosine, sparse, row by
-row), and the best ``pool`` by that score form the same
-:class:`~recommender.allpairs.Neighbours` that exact all-pairs gives: lexical
-scores, best first, ties by ``tie_key``, -1 padded. The semantic blend and
-:func:`~recommender.semantic.rerank_neighbours` then run as in exact training.
+The best ``pool`` by exact TF-IDF cosine form the same
+:class:`~recommender.allpairs.Neighbours` that exact all-pairs gives (best
+first, ties by ``tie_key``, -1 padded); the semantic blend, re-ranking and the
+bundle then follow as in exact training. When grouping would not save work
+(fewer than ``2 * spread^2`` groups), the lists are the exact ones.
 
-What is lost: an exact lexical neighbour that neither the vectors nor a rare
-term bring in. Measured (README, "Approximate mode"): recall@10 of the exact
-lists 0.96 on BBC News and about 0.87 on 20 Newsgroups, P@10 unchanged.
+What can be lost is a neighbour that shares no group, no rare term and no
+neighbour with the article. Measured (README, "Approximate mode").
 
-hnswlib is the optional extra ``recommender[approximate]``, imported only here.
+numba (the compiled loops of :mod:`recommender.pairkernels`) is the optional
+extra ``recommender[approximate]``, imported only when it is needed.
 """
 
 from __future__ import annotations
 
-import queue
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from .allpairs import Neighbours
+from .allpairs import Neighbours, all_pairs_topk
 from .errors import RecommenderError
-from .semantic import augment
 
-# Graph parameters of the HNSW index. Measured on 20 Newsgroups (40-d LSA):
-# ef_construction 200 instead of 100 doubled the build time for +0.0003 recall.
-_M = 16
-_EF_CONSTRUCTION = 100
-# Rows scored together: their dense scratch is rows x vocabulary float64.
-_SCRATCH_BYTES = 32 << 20
-# Candidates from shared rare terms (in at most RARE_MAX_DF articles): the
-# words that quoted replies and re-posts share, which 40 LSA dimensions blur.
-# Measured on 20 Newsgroups (100 nearest by vector): recall@10 of the exact
-# lists 0.68 -> 0.855 and P@10 0.800 -> 0.843 (exact 0.842).
-RARE_MAX_DF = 100
-RARE_WIDTH = 50
+# The sum of df^2 over the rare terms, per article (the work of step 2). On the 300k
+# composed corpus: the terms in at most 959 articles (141,915 of 146,053), 10-16 s on 2 cores.
+RARE_BUDGET = 6000
+# Rare-term candidates kept per article, before exact scoring.
+RARE_WIDTH = 100
+# Neighbours followed per article in the join round (FOLLOW^2 candidates). Measured on the
+# 300k composed corpus: the round adds 0.015 to recall@10 of the lexical lists; a second
+# round adds 0.002 for as much time again.
+FOLLOW = 10
+JOIN_ROUNDS = 1
+# Rounds of k-means (the figures in the README were measured with 8).
+_KMEANS_ROUNDS = 8
+# Rows per kernel call: enough work to amortise a call, small enough to share out.
+_ROWS_PER_TASK = 4096
+# Rows whose similarities to the centroids are computed at once (rows x groups float32).
+_ASSIGN_ROWS = 1 << 16
+# The compiled loops are called from one training at a time.
+_KERNEL_LOCK = threading.Lock()
 
 
 class MissingExtraError(RecommenderError, ImportError):
     """An optional dependency is not installed."""
 
 
-def require_index() -> Any:
-    """The hnswlib module, or MissingExtraError naming the extra that brings it."""
+def require_kernels() -> Any:
+    """The compiled loops, or MissingExtraError naming the extra that brings numba."""
     try:
-        import hnswlib
+        from . import pairkernels
     except ImportError as error:
         raise MissingExtraError(
-            "approximate training needs hnswlib, which is not installed: "
+            "approximate training needs numba, which is not installed: "
             "pip install 'recommender[approximate]' (or train without --approximate)"
         ) from error
-    return hnswlib
+    return pairkernels
 
 
-def nearest_by_vector(vectors: np.ndarray, count: int, *, seed: int = 0, n_jobs: int = 2) -> np.ndarray:
-    """Each row's ``count`` approximate nearest rows by inner product, self left out, -1 padded (int64)."""
+def group_count(n_rows: int, group_size: int, spread: int) -> int:
+    """How many groups a corpus is cut into; 1 means exact all-pairs (grouping would not save work)."""
+    groups = n_rows // max(group_size, 1)
+    return groups if groups >= 2 * spread * spread else 1
+
+
+def nearest_groups(vectors: np.ndarray, groups: int, spread: int, seed: int = 0) -> np.ndarray:
+    """Each row's ``spread`` nearest centroids of a seeded spherical k-means (int64, n x spread)."""
     n = vectors.shape[0]
-    count = min(count, max(n - 1, 0))
-    if count == 0 or vectors.shape[1] == 0:
-        # No vectors (a vocabulary of two terms or fewer): the rare terms alone find candidates.
-        return np.full((n, 0), -1, dtype=np.int64)
-    if count >= n - 1:
-        # Every other article is a candidate anyway.
-        everyone = np.tile(np.arange(n), (n, 1))
-        return everyone[~np.eye(n, dtype=bool)].reshape(n, n - 1)
-    hnswlib = require_index()
-    data = np.ascontiguousarray(vectors, dtype=np.float32)
-    index = hnswlib.Index(space="ip", dim=data.shape[1])
-    index.init_index(max_elements=n, ef_construction=_EF_CONSTRUCTION, M=_M, random_seed=seed)
-    # One thread builds: several insert in an order that varies from run to run.
-    index.set_num_threads(1)
-    index.add_items(data, np.arange(n))
-    # Queries only read the graph: any thread count gives the same answers.
-    index.set_num_threads(max(1, n_jobs))
-    index.set_ef(count + 1)
-    labels, _ = index.knn_query(data, k=count + 1)
-    labels = labels.astype(np.int64)
-    is_self = labels == np.arange(n)[:, None]
-    # Drop self where found, else the farthest: count columns remain.
-    drop = np.where(is_self.any(axis=1), np.argmax(is_self, axis=1), count)
-    keep = np.ones_like(labels, dtype=bool)
-    keep[np.arange(n), drop] = False
-    return labels[keep].reshape(n, count)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    centroids = unit[np.sort(rng.choice(n, groups, replace=False))]
+    for _ in range(_KMEANS_ROUNDS):
+        nearest = assign_groups(unit, centroids, 1)[:, 0]
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, nearest, unit)
+        lengths = np.linalg.norm(sums, axis=1, keepdims=True)
+        # An empty group keeps its centroid.
+        centroids = np.where(lengths > 0, sums / np.where(lengths > 0, lengths, 1.0), centroids)
+    return assign_groups(unit, centroids, spread)
 
 
-def rare_term_candidates(matrix: sp.csr_matrix, width: int, max_df: int) -> np.ndarray:
-    """Per row, the ``width`` rows with the largest dot product over terms in at most ``max_df`` articles.
-
-    Its cost is the sum over those terms of df^2, at most ``max_df`` times the
-    number of their postings: linear in the corpus for a fixed ``max_df``.
-    """
-    n = matrix.shape[0]
-    x = sp.csr_matrix(matrix, dtype=np.float32)
-    df = np.bincount(x.indices, minlength=x.shape[1])
-    rare = sp.csr_matrix(x[:, np.flatnonzero((df >= 2) & (df <= max_df))])
-    rare_t = rare.T.tocsr()
-    out = np.full((n, width), -1, dtype=np.int64)
-    step = 1024
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        block = (rare[start:stop] @ rare_t).tocsr()
-        rows = np.repeat(np.arange(stop - start), np.diff(block.indptr))
-        values = np.where(block.indices == start + rows, 0.0, block.data)
-        # By row, then by value, largest first (a value is at most 1: one key, one sort).
-        order = np.argsort(rows * 4.0 - values, kind="stable")
-        rows, cols, values = rows[order], block.indices[order], values[order]
-        rows, cols = rows[values > 0], cols[values > 0]
-        position = np.arange(rows.size) - np.searchsorted(rows, rows)
-        keep = position < width
-        out[start + rows[keep], position[keep]] = cols[keep]
+def assign_groups(unit: np.ndarray, centroids: np.ndarray, spread: int) -> np.ndarray:
+    """Each row's ``spread`` most similar centroids (in no particular order), int64."""
+    out = np.empty((unit.shape[0], spread), dtype=np.int64)
+    for start in range(0, unit.shape[0], _ASSIGN_ROWS):
+        sims = unit[start : start + _ASSIGN_ROWS] @ centroids.T
+        if spread == 1:
+            out[start : start + _ASSIGN_ROWS, 0] = np.argmax(sims, axis=1)
+        else:
+            out[start : start + _ASSIGN_ROWS] = np.argpartition(-sims, spread - 1, axis=1)[:, :spread]
     return out
 
 
-def exact_scores(matrix: sp.csr_matrix, pairs: np.ndarray, n_jobs: int = 1) -> np.ndarray:
-    """TF-IDF cosine of row i with each of ``pairs[i]`` (-1 entries score -inf), float64.
-
-    A chunk of rows is spread into a dense scratch; each candidate's postings
-    then gather the matching weights. Products are float32 (as the stored
-    matrix) summed in float64: within about 1e-7 of float64 throughout.
-    Chunks run on ``n_jobs`` threads (numpy's bulk operations release the GIL),
-    each with its own scratch; every score is computed alone, so the result
-    does not depend on the thread count.
-    """
-    n, width = pairs.shape
-    out = np.full(pairs.shape, -np.inf)
-    x = sp.csr_matrix(matrix, dtype=np.float32)
-    n_cols = x.shape[1]
-    step = max(1, min(n, _SCRATCH_BYTES // max(1, 4 * n_cols), (1 << 20) // max(1, width)))
-    scratches: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
-    workers = max(1, n_jobs)
-    for _ in range(workers):
-        scratches.put(np.zeros(step * n_cols, dtype=np.float32))
-
-    def score(start: int) -> None:
-        scratch = scratches.get()
-        stop = min(n, start + step)
-        rows = x[start:stop]
-        # Flat positions of the chunk's weights in the scratch; set, used, then zeroed again.
-        spots = np.repeat(np.arange(stop - start) * n_cols, np.diff(rows.indptr)) + rows.indices
-        scratch[spots] = rows.data
-        chunk = pairs[start:stop]
-        local, col = np.nonzero(chunk >= 0)
-        if local.size:
-            other = x[chunk[local, col]]
-            nnz = np.diff(other.indptr)
-            products = other.data * scratch[np.repeat(local * n_cols, nnz) + other.indices]
-            sums = np.zeros(local.size)
-            filled = nnz > 0
-            if products.size:
-                sums[filled] = np.add.reduceat(products, other.indptr[:-1][filled], dtype=np.float64)
-            out[start + local, col] = sums
-        scratch[spots] = 0.0
-        scratches.put(scratch)
-
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(score, range(0, n, step)))
-    return out
-
-
-def best_candidates(
+def grouped_lists(
     matrix: sp.csr_matrix,
-    pairs: np.ndarray,
+    membership: np.ndarray,
     pool: int,
     tie_key: np.ndarray,
     min_similarity: float,
-    n_jobs: int = 1,
-    known: Neighbours | None = None,
-) -> Neighbours:
-    """The best ``pool`` of each row's candidate ``pairs`` by exact TF-IDF cosine, as all-pairs lists them.
+    n_jobs: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact all-pairs inside every group; each row's lists of its groups side by side (n x spread*pool).
 
-    ``known`` (lists already scored, such as an earlier round's) join the
-    pairs with their scores, not scored again.
+    Groups run on ``n_jobs`` threads, each on one (small groups keep two
+    threads of one run from sharing out much work). A row's k-th group fills
+    its k-th ``pool`` columns, so the result does not depend on the order in
+    which groups finish.
     """
-    n = pairs.shape[0]
-    pairs = np.where(pairs == np.arange(n)[:, None], -1, pairs)  # a row is never its own candidate
-    scores = exact_scores(matrix, pairs, n_jobs)
-    if known is not None:
-        pairs = np.hstack([known.indices, pairs])
-        scores = np.hstack([np.where(known.indices >= 0, known.scores, -np.inf), scores])
-    # Repeated candidates (found by several rounds) count once.
-    order = np.argsort(pairs, axis=1, kind="stable")
-    pairs, scores = np.take_along_axis(pairs, order, axis=1), np.take_along_axis(scores, order, axis=1)
-    if pairs.shape[1] > 1:
-        repeated = np.zeros(pairs.shape, dtype=bool)
-        repeated[:, 1:] = (pairs[:, 1:] == pairs[:, :-1]) & (pairs[:, 1:] >= 0)
-        pairs[repeated] = -1
-        scores[repeated | (pairs < 0)] = -np.inf
-    scores[scores <= max(min_similarity, 0.0)] = -np.inf
-    safe = np.where(pairs >= 0, pairs, 0)
-    order = np.lexsort((tie_key[safe], -scores), axis=1)[:, :pool]
-    best = np.take_along_axis(scores, order, axis=1)
-    found = np.isfinite(best)
-    indices = np.full((n, pool), -1, dtype=np.int32)
-    values = np.zeros((n, pool), dtype=np.float32)
-    width = order.shape[1]
-    indices[:, :width] = np.where(found, np.take_along_axis(pairs, order, axis=1), -1)
-    values[:, :width] = np.where(found, best, 0.0)
-    return Neighbours(indices, values)
+    n, spread = membership.shape
+    indices = np.full((n, spread * pool), -1, dtype=np.int64)
+    scores = np.zeros((n, spread * pool))
+    order = np.argsort(membership.ravel(), kind="stable")
+    cuts = np.flatnonzero(np.diff(membership.ravel()[order])) + 1
+
+    def run(places: np.ndarray) -> None:
+        members, slots = np.divmod(places, spread)  # ascending rows: positions were sorted stably
+        if members.size < 2:
+            return
+        sub = matrix[members]
+        # Only the group's own terms: the all-pairs step's per-term work follows the vocabulary.
+        sub = sub[:, np.unique(sub.indices)]
+        lists = all_pairs_topk(sub, pool, tie_key=tie_key[members], min_similarity=min_similarity, n_jobs=1)
+        columns = slots[:, None] * pool + np.arange(pool)
+        found = lists.indices >= 0
+        indices[members[:, None], columns] = np.where(found, members[np.where(found, lists.indices, 0)], -1)
+        scores[members[:, None], columns] = lists.scores
+
+    with ThreadPoolExecutor(_workers(n_jobs)) as threads:
+        list(threads.map(run, np.split(order, cuts)))
+    return indices, scores
+
+
+def _workers(n_jobs: int | None) -> int:
+    return n_jobs if n_jobs is not None and n_jobs > 0 else (os.cpu_count() or 1)
+
+
+def rare_threshold(df: np.ndarray, n_rows: int, budget: int = RARE_BUDGET) -> int:
+    """The largest document frequency such that the terms up to it cost at most ``budget`` per row."""
+    counts = np.bincount(df)
+    cost = np.cumsum(counts * np.arange(counts.size, dtype=np.float64) ** 2)
+    return int(np.searchsorted(cost, budget * n_rows, side="right")) - 1
 
 
 def approximate_candidates(
@@ -217,31 +169,72 @@ def approximate_candidates(
     vectors: np.ndarray,
     pool: int,
     *,
-    count: int,
+    group_size: int,
+    spread: int,
     tie_key: np.ndarray,
     min_similarity: float,
-    neighbourhood: int,
-    decay: float,
-    strength: float,
     seed: int = 0,
-    n_jobs: int = 2,
+    n_jobs: int | None = None,
 ) -> Neighbours:
-    """Each article's best ``pool`` lexical candidates among its approximate semantic neighbours.
+    """Each article's best ``pool`` lexical candidates, found in its groups, rare terms and neighbours' lists.
 
-    ``vectors`` are the plain LSA vectors; ``neighbourhood``, ``decay`` and
-    ``strength`` make the provisional augmented vectors of round 2 (round 2 is
-    skipped when they would equal the plain ones).
+    ``vectors`` are the plain LSA vectors. With fewer than ``2 * spread^2``
+    groups (or no vectors) the lists are exact all-pairs'.
     """
-    first = np.hstack(
-        [
-            nearest_by_vector(vectors, count, seed=seed, n_jobs=n_jobs),
-            rare_term_candidates(matrix, RARE_WIDTH, RARE_MAX_DF),
-        ]
-    )
-    provisional = best_candidates(matrix, first, pool, tie_key, min_similarity, n_jobs)
-    if strength == 0 or neighbourhood == 0 or vectors.shape[1] == 0:
-        return provisional
-    mixed = augment(vectors, provisional.indices, count=neighbourhood, decay=decay, strength=strength)
-    second = nearest_by_vector(mixed, count, seed=seed, n_jobs=n_jobs)
-    # The best of round 1 stand for all of it: the best of the union is the same.
-    return best_candidates(matrix, second, pool, tie_key, min_similarity, n_jobs, known=provisional)
+    n = matrix.shape[0]
+    groups = group_count(n, group_size, spread) if vectors.shape[1] else 1
+    if groups == 1:
+        return all_pairs_topk(matrix, pool, tie_key=tie_key, min_similarity=min_similarity, n_jobs=n_jobs)
+    kernels = require_kernels()
+    x = sp.csr_matrix(matrix, dtype=np.float32)
+    x.sort_indices()
+    known = grouped_lists(x, nearest_groups(vectors, groups, spread, seed), pool, tie_key, min_similarity, n_jobs)
+    df = np.bincount(x.indices, minlength=x.shape[1])
+    is_rare = (df >= 2) & (df <= rare_threshold(df, n))
+    postings = x.T.tocsr()
+    postings.sort_indices()
+    floor = max(min_similarity, 0.0)
+    tie = np.ascontiguousarray(tie_key, dtype=np.int64)
+    rows = (x.indptr, x.indices, x.data)
+    with _KERNEL_LOCK, ThreadPoolExecutor(_workers(n_jobs)) as threads:
+
+        def each(call: Any) -> None:
+            """call(lo, hi) over all rows, a task of _ROWS_PER_TASK rows at a time."""
+            list(threads.map(lambda lo: call(lo, min(lo + _ROWS_PER_TASK, n)), range(0, n, _ROWS_PER_TASK)))
+
+        def merged(
+            lists: tuple[np.ndarray, np.ndarray], extra: np.ndarray, follow: int
+        ) -> tuple[np.ndarray, np.ndarray]:
+            """Each row's best ``pool`` of its lists and of the new candidates (see merge_scored)."""
+            out = (np.full((n, pool), -1, dtype=np.int64), np.zeros((n, pool)))
+            reverse = reverse_lists(lists[0], pool) if follow else (np.zeros(n + 1, np.int64), np.zeros(0, np.int64))
+            each(
+                lambda lo, hi: kernels.merge_scored(
+                    lo, hi, *rows, x.shape[1], *lists, extra, follow, *reverse, tie, floor, *out
+                )
+            )
+            return out
+
+        rare = np.full((n, RARE_WIDTH), -1, dtype=np.int64)
+        each(
+            lambda lo, hi: kernels.shared_rare_terms(
+                lo, hi, *rows, postings.indptr, postings.indices, postings.data, is_rare, tie, rare
+            )
+        )
+        lists = merged(known, rare, 0)
+        for _ in range(JOIN_ROUNDS):
+            lists = merged(lists, np.full((n, 0), -1, dtype=np.int64), FOLLOW)
+    found = lists[0] >= 0
+    return Neighbours(np.where(found, lists[0], -1).astype(np.int32), np.where(found, lists[1], 0.0).astype(np.float32))
+
+
+def reverse_lists(lists: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that hold each row among their first ``width`` neighbours, as (pointer, rows) of a CSR."""
+    n = lists.shape[0]
+    targets = lists[:, :width].ravel()
+    sources = np.repeat(np.arange(n, dtype=np.int64), min(width, lists.shape[1]))
+    listed = targets >= 0
+    targets, sources = targets[listed], sources[listed]
+    pointer = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(targets, minlength=n), out=pointer[1:])
+    return pointer, sources[np.argsort(targets, kind="stable")]

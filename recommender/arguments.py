@@ -182,14 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--approximate",
         action="store_true",
-        help="candidates from an HNSW index over the LSA vectors, re-scored exactly, instead of exact "
-        "all-pairs (cost about n log n; needs recommender[approximate])",
+        help="candidates from exact all-pairs inside groups of similar articles (k-means over the LSA vectors), "
+        "shared rare terms and neighbours' lists, instead of exact all-pairs (needs recommender[approximate])",
     )
     p.add_argument(
-        "--approximate-candidates",
-        type=_int_in("--approximate-candidates", 1, 10000),
+        "--approximate-group-size",
+        type=_int_in("--approximate-group-size", 2, 1_000_000),
         default=None,
-        help="nearest articles taken from the index per article and round, with --approximate (default 150)",
+        help="articles per group, with --approximate (default 3000)",
+    )
+    p.add_argument(
+        "--approximate-spread",
+        type=_int_in("--approximate-spread", 1, 16),
+        default=None,
+        help="groups each article joins, with --approximate (default 3)",
     )
     p.add_argument(
         "--cluster",

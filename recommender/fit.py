@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import numpy as np
 
 from .analysis import DEFAULT_LANGUAGE, normalize_language
-from .approximate import approximate_candidates, require_index
+from .approximate import approximate_candidates, require_kernels
 from .boilerplate import Stripper, find_boilerplate
 from .bundle import new_version
 from .cluster import connect, require_dask
@@ -221,7 +221,7 @@ def fit_parts(
     """
     options.validate()
     if options.approximate:
-        require_index()
+        require_kernels()
     if options.cluster is not None:
         require_dask()  # before the corpus is read and vectorised, not after
     if isinstance(log_seq, bool) or not isinstance(log_seq, int) or log_seq < 0:
@@ -262,13 +262,11 @@ def fit_parts(
                 model.matrix_,
                 plain,
                 pool,
-                count=options.approximate_candidates,
+                group_size=options.approximate_group_size,
+                spread=options.approximate_spread,
                 tie_key=tie_key,
                 min_similarity=options.min_similarity,
-                neighbourhood=options.neighbourhood if semantic else 0,
-                decay=options.neighbourhood_decay,
-                strength=options.neighbourhood_strength,
-                n_jobs=options.n_jobs or 2,
+                n_jobs=options.n_jobs,
             )
         else:
             candidates, cluster = exact_candidates(model.matrix_, pool, tie_key, options, progress, client)
