@@ -124,10 +124,9 @@ def grouped_lists(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact all-pairs inside every group; each row's lists of its groups side by side (n x spread*pool).
 
-    Groups run on ``n_jobs`` threads, each on one (small groups keep two
-    threads of one run from sharing out much work). A row's k-th group fills
-    its k-th ``pool`` columns, so the result does not depend on the order in
-    which groups finish.
+    Groups run on ``n_jobs`` threads, one thread each. A row's k-th group
+    fills its k-th ``pool`` columns, so the result does not depend on the
+    order in which groups finish.
     """
     n, spread = membership.shape
     indices = np.full((n, spread * pool), -1, dtype=np.int64)
