@@ -129,8 +129,9 @@ def grouped_lists(
     order in which groups finish.
     """
     n, spread = membership.shape
-    indices = np.full((n, spread * pool), -1, dtype=np.int64)
-    scores = np.zeros((n, spread * pool))
+    # int32 and float32 (the dtypes of all-pairs' lists): at 10M articles these are 10M x 150 entries.
+    indices = np.full((n, spread * pool), -1, dtype=np.int32)
+    scores = np.zeros((n, spread * pool), dtype=np.float32)
     order = np.argsort(membership.ravel(), kind="stable")
     cuts = np.flatnonzero(np.diff(membership.ravel()[order])) + 1
 
@@ -205,8 +206,8 @@ def approximate_candidates(
             lists: tuple[np.ndarray, np.ndarray], extra: np.ndarray, follow: int
         ) -> tuple[np.ndarray, np.ndarray]:
             """Each row's best ``pool`` of its lists and of the new candidates (see merge_scored)."""
-            out = (np.full((n, pool), -1, dtype=np.int64), np.zeros((n, pool)))
-            reverse = reverse_lists(lists[0], pool) if follow else (np.zeros(n + 1, np.int64), np.zeros(0, np.int64))
+            out = (np.full((n, pool), -1, dtype=np.int32), np.zeros((n, pool)))
+            reverse = reverse_lists(lists[0], pool) if follow else (np.zeros(n + 1, np.int64), np.zeros(0, np.int32))
             each(
                 lambda lo, hi: kernels.merge_scored(
                     lo, hi, *rows, x.shape[1], *lists, extra, follow, *reverse, tie, floor, *out
@@ -214,7 +215,7 @@ def approximate_candidates(
             )
             return out
 
-        rare = np.full((n, RARE_WIDTH), -1, dtype=np.int64)
+        rare = np.full((n, RARE_WIDTH), -1, dtype=np.int32)
         each(
             lambda lo, hi: kernels.shared_rare_terms(
                 lo, hi, *rows, postings.indptr, postings.indices, postings.data, is_rare, tie, rare
@@ -222,7 +223,7 @@ def approximate_candidates(
         )
         lists = merged(known, rare, 0)
         for _ in range(JOIN_ROUNDS):
-            lists = merged(lists, np.full((n, 0), -1, dtype=np.int64), FOLLOW)
+            lists = merged(lists, np.full((n, 0), -1, dtype=np.int32), FOLLOW)
     found = lists[0] >= 0
     return Neighbours(np.where(found, lists[0], -1).astype(np.int32), np.where(found, lists[1], 0.0).astype(np.float32))
 
@@ -231,7 +232,7 @@ def reverse_lists(lists: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray
     """The rows that hold each row among their first ``width`` neighbours, as (pointer, rows) of a CSR."""
     n = lists.shape[0]
     targets = lists[:, :width].ravel()
-    sources = np.repeat(np.arange(n, dtype=np.int64), min(width, lists.shape[1]))
+    sources = np.repeat(np.arange(n, dtype=np.int32), min(width, lists.shape[1]))
     listed = targets >= 0
     targets, sources = targets[listed], sources[listed]
     pointer = np.zeros(n + 1, dtype=np.int64)
