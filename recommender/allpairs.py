@@ -111,7 +111,7 @@ def all_pairs_topk(
     # column thresholds without copies. A chunk's column candidates must reach
     # the later chunks before those are finished, so blocks are consumed in
     # order and a chunk is finished only after all earlier blocks were seen.
-    workers = min(_n_workers(n_jobs), len(work.bounds))
+    workers = min(n_workers(n_jobs), len(work.bounds))
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         window = workers + 1
         blocks: list[Future[Any] | None] = [pool.submit(work.block, c) for c in range(min(window, len(work.bounds)))]
@@ -132,7 +132,8 @@ def all_pairs_topk(
     return out.neighbours()
 
 
-def _n_workers(n_jobs: int | None) -> int:
+def n_workers(n_jobs: int | None) -> int:
+    """Threads for ``n_jobs``: all cores when it is None or below 1, and never more than the cores."""
     cores = os.cpu_count() or 1
     if n_jobs is None or n_jobs < 1:
         return cores

@@ -32,15 +32,13 @@ extra ``recommender[approximate]``, imported only when it is needed.
 
 from __future__ import annotations
 
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from .allpairs import Neighbours, all_pairs_topk
+from .allpairs import Neighbours, all_pairs_topk, n_workers
 from .errors import RecommenderError
 
 # The sum of df^2 over the rare terms, per article (the work of step 2). On the 300k
@@ -55,12 +53,12 @@ FOLLOW = 10
 JOIN_ROUNDS = 1
 # Rounds of k-means (the figures in the README were measured with 8).
 _KMEANS_ROUNDS = 8
-# Rows per kernel call: enough work to amortise a call, small enough to share out.
-_ROWS_PER_TASK = 4096
+# Kernel calls per thread: each call allocates scratch arrays of corpus size, so calls
+# are few and large (at least _MIN_TASK_ROWS rows), yet enough to share out evenly.
+_TASKS_PER_THREAD = 8
+_MIN_TASK_ROWS = 4096
 # Rows whose similarities to the centroids are computed at once (rows x groups float32).
 _ASSIGN_ROWS = 1 << 16
-# The compiled loops are called from one training at a time.
-_KERNEL_LOCK = threading.Lock()
 
 
 class MissingExtraError(RecommenderError, ImportError):
@@ -148,13 +146,9 @@ def grouped_lists(
         indices[members[:, None], columns] = np.where(found, members[np.where(found, lists.indices, 0)], -1)
         scores[members[:, None], columns] = lists.scores
 
-    with ThreadPoolExecutor(_workers(n_jobs)) as threads:
+    with ThreadPoolExecutor(n_workers(n_jobs)) as threads:
         list(threads.map(run, np.split(order, cuts)))
     return indices, scores
-
-
-def _workers(n_jobs: int | None) -> int:
-    return n_jobs if n_jobs is not None and n_jobs > 0 else (os.cpu_count() or 1)
 
 
 def rare_threshold(df: np.ndarray, n_rows: int, budget: int = RARE_BUDGET) -> int:
@@ -196,11 +190,13 @@ def approximate_candidates(
     floor = max(min_similarity, 0.0)
     tie = np.ascontiguousarray(tie_key, dtype=np.int64)
     rows = (x.indptr, x.indices, x.data)
-    with _KERNEL_LOCK, ThreadPoolExecutor(_workers(n_jobs)) as threads:
+    workers = n_workers(n_jobs)
+    step = max(_MIN_TASK_ROWS, -(-n // (workers * _TASKS_PER_THREAD)))
+    with ThreadPoolExecutor(workers) as threads:
 
         def each(call: Any) -> None:
-            """call(lo, hi) over all rows, a task of _ROWS_PER_TASK rows at a time."""
-            list(threads.map(lambda lo: call(lo, min(lo + _ROWS_PER_TASK, n)), range(0, n, _ROWS_PER_TASK)))
+            """call(lo, hi) over all rows, ``step`` rows at a time."""
+            list(threads.map(lambda lo: call(lo, min(lo + step, n)), range(0, n, step)))
 
         def merged(
             lists: tuple[np.ndarray, np.ndarray], extra: np.ndarray, follow: int
