@@ -18,13 +18,15 @@ README's evaluation section.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .allpairs import Neighbours
+from .allpairs import Neighbours, n_workers
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -35,7 +37,7 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 
 
 def fit_semantic(
-    matrix: sp.csr_matrix, n_components: int, *, random_state: int = 0, n_jobs: int = 2, n_iter: int = 5
+    matrix: sp.csr_matrix, n_components: int, *, random_state: int = 0, n_jobs: int | None = 2, n_iter: int = 5
 ) -> tuple[np.ndarray, np.ndarray]:
     """LSA of the TF-IDF matrix: term loadings (V, d) and unit row vectors (N, d), float32.
 
@@ -53,19 +55,20 @@ def fit_semantic(
         return np.zeros((n_cols, 0), np.float32), np.zeros((n_rows, 0), np.float32)
     width = min(d + 10, n_rows, n_cols)
     x = sp.csr_matrix(matrix, dtype=np.float32)
-    xt = x.T.tocsr()
+    workers = n_workers(n_jobs)
+    rows, columns = RowBlocks(x, workers), RowBlocks(x.T.tocsr(), workers)
     rng = np.random.default_rng(random_state)
     # A bounded thread count: on a busy 2-core machine an unbounded BLAS pool
     # made this step several times slower.
-    with threadpool_limits(limits=n_jobs):
-        basis = _orthonormal(x @ rng.standard_normal((n_cols, width), dtype=np.float32))
+    with threadpool_limits(limits=workers), ThreadPoolExecutor(workers) as threads:
+        basis = _orthonormal(rows.times(rng.standard_normal((n_cols, width), dtype=np.float32), threads))
         for _ in range(n_iter):
             # One re-orthonormalisation per round suffices in float32: a round
             # stretches the spectrum by (s_1 / s_d)^2, about 20 on 20 Newsgroups.
-            basis = _orthonormal(x @ (xt @ basis))
+            basis = _orthonormal(rows.times(columns.times(basis, threads), threads))
         # X ~ Q B with B = Q^T X (width x V); B's right singular vectors are
         # X's, found from the eigenvectors of the small B B^T.
-        b = np.asarray((xt @ basis).T, dtype=np.float64)
+        b = np.asarray(columns.times(basis, threads).T, dtype=np.float64)
         values, vectors = np.linalg.eigh(b @ b.T)
     top = np.argsort(-values, kind="stable")[:d]
     sigma = np.sqrt(np.clip(values[top], 0.0, None))
@@ -76,12 +79,52 @@ def fit_semantic(
     terms = np.ascontiguousarray((vt * signs[:, None]).T, dtype=np.float32)
     # Articles are projected exactly as a free-text query is (X V), so that
     # a stored article and the same text sent as a draft get the same vector.
-    return terms, normalize_rows(np.asarray(x @ terms)).astype(np.float32)
+    with ThreadPoolExecutor(workers) as threads:
+        projected = rows.times(terms, threads)
+    return terms, normalize_rows(projected).astype(np.float32)
+
+
+class RowBlocks:
+    """A CSR matrix cut into row blocks of about equal nonzeros, multiplied with dense matrices on threads.
+
+    scipy's sparse-times-dense product releases the GIL, and every output row
+    is its input row's own sum in the same order, so the product is the same,
+    bit for bit, as one call on the whole matrix (measured on the 300k
+    composed corpus: 1.8x faster on 2 threads).
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, parts: int):
+        n_rows = matrix.shape[0]
+        cuts = np.searchsorted(matrix.indptr, np.linspace(0, matrix.nnz, parts + 1)[1:-1])
+        bounds = np.unique(np.concatenate(([0], np.clip(cuts, 0, n_rows), [n_rows])))
+        self.blocks = [_row_view(matrix, lo, hi) for lo, hi in pairwise(bounds.tolist())]
+
+    def times(self, dense: np.ndarray, threads: ThreadPoolExecutor) -> np.ndarray:
+        """The matrix times ``dense`` (rows stacked in order)."""
+        if len(self.blocks) == 1:
+            return np.asarray(self.blocks[0] @ dense)
+        return np.vstack(list(threads.map(lambda block: np.asarray(block @ dense), self.blocks)))
+
+
+def _row_view(matrix: sp.csr_matrix, lo: int, hi: int) -> sp.csr_matrix:
+    """Rows lo:hi of a CSR matrix sharing its data and indices (slicing copies them)."""
+    begin, end = matrix.indptr[lo], matrix.indptr[hi]
+    return sp.csr_matrix(
+        (matrix.data[begin:end], matrix.indices[begin:end], matrix.indptr[lo : hi + 1] - begin),
+        shape=(hi - lo, matrix.shape[1]),
+    )
 
 
 def _orthonormal(columns: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the span of ``columns`` (reduced QR)."""
-    return np.linalg.qr(columns)[0]
+    """An orthonormal basis of the span of ``columns`` (reduced QR, in their own precision).
+
+    scipy's QR runs LAPACK in float32 for float32 columns; numpy's always
+    works in float64 (measured on 300k x 50: 0.18 s against 1.28 s, each
+    column orthogonal within 3.2e-7). Imported here: serving never needs it.
+    """
+    from scipy.linalg import qr
+
+    return qr(columns, mode="economic", check_finite=False)[0]
 
 
 def neighbour_weights(count: int, decay: float) -> np.ndarray:

@@ -250,6 +250,44 @@ def test_randomized_svd_finds_the_top_singular_subspace() -> None:
     assert np.array_equal(terms, again_terms) and np.array_equal(vectors, again_vectors)
 
 
+def test_row_blocks_multiply_like_the_whole_matrix() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import scipy.sparse as sp
+
+    from recommender.semantic import RowBlocks
+
+    rng = np.random.default_rng(3)
+    # Uneven rows: a few long ones first, empty rows in between, so the blocks differ in rows.
+    dense = rng.random((50, 30)).astype(np.float32)
+    dense[rng.random(dense.shape) < np.linspace(0.1, 0.95, 50)[:, None]] = 0.0
+    dense[[7, 8, 30]] = 0.0
+    x = sp.csr_matrix(dense)
+    right = rng.standard_normal((30, 4)).astype(np.float32)
+    with ThreadPoolExecutor(3) as threads:
+        for parts in (1, 2, 3, 7, 60):
+            blocks = RowBlocks(x, parts)
+            assert 1 <= len(blocks.blocks) <= parts and sum(b.shape[0] for b in blocks.blocks) == 50
+            np.testing.assert_allclose(blocks.times(right, threads), dense @ right, rtol=1e-6, atol=1e-6)
+    empty = RowBlocks(sp.csr_matrix((5, 30), dtype=np.float32), 2)
+    assert len(empty.blocks) == 1 and empty.blocks[0].shape == (5, 30)
+
+
+def test_svd_is_the_same_on_one_thread_and_on_two() -> None:
+    import scipy.sparse as sp
+
+    from recommender.semantic import fit_semantic
+
+    rng = np.random.default_rng(11)
+    dense = rng.random((300, 200)).astype(np.float32)
+    dense[dense < 0.9] = 0.0
+    x = sp.csr_matrix(dense)
+    one_terms, one_vectors = fit_semantic(x, 20, n_jobs=1)
+    two_terms, two_vectors = fit_semantic(x, 20, n_jobs=2)
+    np.testing.assert_allclose(two_terms, one_terms, atol=1e-6)
+    np.testing.assert_allclose(two_vectors, one_vectors, atol=1e-6)
+
+
 def test_tag_and_section_boosts_rerank_by_overlap(tmp_path: Path, demo_records: list[dict]) -> None:
     plain_dir, boosted_dir = tmp_path / "plain", tmp_path / "boosted"
     train([DEMO_CORPUS], plain_dir, TrainOptions(min_df=1, n_jobs=1))
