@@ -203,7 +203,8 @@ def approximate_candidates(
         ) -> tuple[np.ndarray, np.ndarray]:
             """Each row's best ``pool`` of its lists and of the new candidates (see merge_scored)."""
             out = (np.full((n, pool), -1, dtype=np.int32), np.zeros((n, pool)))
-            reverse = reverse_lists(lists[0], pool) if follow else (np.zeros(n + 1, np.int64), np.zeros(0, np.int32))
+            none = (np.zeros(n + 1, np.int64), np.zeros(0, np.int32))
+            reverse = kernels.reverse_lists(lists[0], pool) if follow else none
             each(
                 lambda lo, hi: kernels.merge_scored(
                     lo, hi, *rows, x.shape[1], *lists, extra, follow, *reverse, tie, floor, *out
@@ -222,15 +223,3 @@ def approximate_candidates(
             lists = merged(lists, np.full((n, 0), -1, dtype=np.int32), FOLLOW)
     found = lists[0] >= 0
     return Neighbours(np.where(found, lists[0], -1).astype(np.int32), np.where(found, lists[1], 0.0).astype(np.float32))
-
-
-def reverse_lists(lists: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows that hold each row among their first ``width`` neighbours, as (pointer, rows) of a CSR."""
-    n = lists.shape[0]
-    targets = lists[:, :width].ravel()
-    sources = np.repeat(np.arange(n, dtype=np.int32), min(width, lists.shape[1]))
-    listed = targets >= 0
-    targets, sources = targets[listed], sources[listed]
-    pointer = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(targets, minlength=n), out=pointer[1:])
-    return pointer, sources[np.argsort(targets, kind="stable")]

@@ -162,3 +162,34 @@ def merge_scored(
         for p in range(indptr[i], indptr[i + 1]):
             scratch[indices[p]] = 0.0
     return scored
+
+
+@numba.njit(cache=True)
+def reverse_lists(lists: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that hold each row among their first ``width`` neighbours, as (pointer, rows) of a CSR.
+
+    A counting sort: each row's holders come in ascending order. (numpy's
+    stable argsort of the 15M entries of the 300k corpus took 1.7 s of the
+    3.6 s this replaced.)
+    """
+    n = lists.shape[0]
+    width = min(width, lists.shape[1])
+    pointer = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        for u in range(width):
+            j = lists[i, u]
+            if j >= n:
+                raise ValueError("a list names a row the lists do not have")
+            if j >= 0:
+                pointer[j + 1] += 1
+    for i in range(n):
+        pointer[i + 1] += pointer[i]
+    fill = pointer[:-1].copy()
+    rows = np.empty(pointer[n], np.int32)
+    for i in range(n):
+        for u in range(width):
+            j = lists[i, u]
+            if j >= 0:
+                rows[fill[j]] = i
+                fill[j] += 1
+    return pointer, rows

@@ -19,7 +19,6 @@ from recommender.approximate import (
     group_count,
     nearest_groups,
     rare_threshold,
-    reverse_lists,
 )
 from recommender.cli import main
 from recommender.corpus import read_corpus
@@ -159,7 +158,7 @@ def test_kernels_rare_terms_and_neighbours_lists():
     known = np.array([[1, -1], [2, -1], [-1, -1], [-1, -1], [-1, -1]], dtype=np.int64)
     half = float(np.float64(x.data[0]) ** 2)  # 0.5 as the float32 weights give it
     known_scores = np.array([[half, 0], [half, 0], [0, 0], [0, 0], [0, 0]])
-    pointer, rows = reverse_lists(known, 1)
+    pointer, rows = pairkernels.reverse_lists(known, 1)
     assert pointer.tolist() == [0, 0, 1, 2, 2, 2] and rows.tolist() == [0, 1]
     extra = np.array([[3], [-1], [-1], [0], [0]], dtype=np.int64)
     out, out_scores = np.full((5, 2), -1, dtype=np.int64), np.zeros((5, 2))
@@ -172,6 +171,22 @@ def test_kernels_rare_terms_and_neighbours_lists():
     assert out[3].tolist() == [0, -1]
     assert out[4].tolist() == [-1, -1]
     assert scored == 6  # 0: 3 and 2; 1: 0; 2: 1; 3: 0; 4: 0 (known pairs are not scored again)
+
+
+def test_reverse_lists_match_a_plain_count():
+    pairkernels = pytest.importorskip("recommender.pairkernels")
+    rng = np.random.default_rng(5)
+    lists = rng.integers(-1, 40, size=(40, 6)).astype(np.int32)
+    for width in (0, 1, 4, 6, 9):
+        pointer, rows = pairkernels.reverse_lists(lists, width)
+        assert pointer.size == 41 and pointer[0] == 0 and rows.size == pointer[-1]
+        for j in range(40):
+            holders = [i for i in range(40) if j in lists[i, :width].tolist()]
+            # A row listing j twice is held twice, as the lists say.
+            expected = [i for i in holders for _ in range(lists[i, :width].tolist().count(j))]
+            assert rows[pointer[j] : pointer[j + 1]].tolist() == expected
+    with pytest.raises(ValueError, match="do not have"):
+        pairkernels.reverse_lists(lists[:10], 6)
 
 
 def test_nearest_groups_are_the_nearest_centroids_and_repeatable():
