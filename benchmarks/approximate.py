@@ -101,8 +101,7 @@ def write_results(stem: Path, report: dict) -> None:
         "# Exact against approximate training",
         "",
         "`python -m benchmarks.approximate CORPUS --rounds R [--group-size G --spread S] --results STEM`: both "
-        "trainings in one process, interleaved, fit only (no bundle written), labels hidden; medians of the rounds. "
-        "The neighbours step of approximate training includes the SVD, which exact training runs afterwards.",
+        "trainings in one process, interleaved, fit only (no bundle written), labels hidden; medians of the rounds.",
         "",
         f"Machine: {data['machine']['cpu_model']}, {data['machine']['usable_cpus']} cores, "
         f"Python {data['machine']['python']}, code {data['machine']['code']}.",

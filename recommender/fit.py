@@ -254,13 +254,10 @@ def fit_parts(
         tie_key[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
         semantic = options.semantic
         pool = max(options.k, options.candidates) if semantic else options.k
-        plain: np.ndarray | None = None
         cluster: dict[str, Any] | None = None
         if options.approximate:
-            terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
             candidates = approximate_candidates(
                 model.matrix_,
-                plain,
                 pool,
                 group_size=options.approximate_group_size,
                 spread=options.approximate_spread,
@@ -285,8 +282,7 @@ def fit_parts(
     vectors = lsa["lsa_augmented"]
     norms = np.ones(len(ids), dtype=np.float32)
     if semantic:
-        if plain is None:
-            terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
+        terms, plain = fit_semantic(model.matrix_, options.semantic_components, n_jobs=options.n_jobs or 2)
         vectors, norms = augment_with_norms(
             plain,
             candidates.indices,

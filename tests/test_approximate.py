@@ -112,9 +112,8 @@ def test_group_count_falls_back_to_exact_when_grouping_saves_nothing():
 
 def test_small_corpus_gets_the_exact_lists():
     x = _random_matrix(300, 400, seed=3)
-    vectors = np.random.default_rng(0).standard_normal((300, 8))
     tie = np.arange(300)
-    approx = approximate_candidates(x, vectors, 10, group_size=3000, spread=3, tie_key=tie, min_similarity=0.0)
+    approx = approximate_candidates(x, 10, group_size=3000, spread=3, tie_key=tie, min_similarity=0.0)
     exact = all_pairs_topk(x, 10, tie_key=tie)
     np.testing.assert_array_equal(approx.indices, exact.indices)
     np.testing.assert_array_equal(approx.scores, exact.scores)
@@ -124,8 +123,7 @@ def test_grouped_lists_hold_exact_scores_and_find_almost_all():
     n = 600
     x = _random_matrix(n, 400, seed=5)
     tie = np.random.default_rng(1).permutation(n)
-    vectors = np.asarray((x @ sp.random(400, 16, density=0.5, random_state=2, dtype=np.float32)).todense())
-    approx = approximate_candidates(x, vectors, 12, group_size=20, spread=2, tie_key=tie, min_similarity=0.05)
+    approx = approximate_candidates(x, 12, group_size=20, spread=2, tie_key=tie, min_similarity=0.05)
     brute = (x.astype(np.float64) @ x.T.astype(np.float64)).toarray()
     np.fill_diagonal(brute, -np.inf)
     for i in range(n):
@@ -198,12 +196,26 @@ def test_nearest_groups_are_the_nearest_centroids_and_repeatable():
     expected = np.argsort(-(unit @ centroids.T), axis=1)[:, :3]
     np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(expected, axis=1))
     assert assign_groups(unit, centroids, 1)[:, 0].tolist() == expected[:, 0].tolist()
-    # Six planted clusters, six groups: every article in two distinct groups, the same each time.
-    vectors = np.repeat(np.eye(6) * 5, 50, axis=0) + rng.standard_normal((300, 6)) * 0.1
-    groups = nearest_groups(vectors, 6, 2)
+    # Six planted topics (rows of a topic share its ten terms), six groups: every article in
+    # two distinct groups, its topic's group first among them, the same each time.
+    topic = np.repeat(np.arange(6), 50)
+    dense = np.zeros((300, 60), dtype=np.float32)
+    for i, t in enumerate(topic):
+        dense[i, t * 10 + rng.choice(10, 6, replace=False)] = rng.random(6) + 0.5
+        dense[i, rng.integers(0, 60)] += 0.1
+    x = sp.csr_matrix(dense / np.linalg.norm(dense, axis=1, keepdims=True))
+    groups = nearest_groups(x, 6, 2)
     assert groups.shape == (300, 2) and np.all(groups[:, 0] != groups[:, 1])
     assert groups.min() >= 0 and groups.max() < 6
-    np.testing.assert_array_equal(groups, nearest_groups(vectors, 6, 2))
+    np.testing.assert_array_equal(groups, nearest_groups(x, 6, 2))
+    # k-means may merge two topics and split another, but two articles of one topic share a
+    # group (random pairs of 2 of 6 groups would share one 60 % of the time), and a topic's
+    # articles have at most two nearest groups.
+    shared = (groups[:, None, :, None] == groups[None, :, None, :]).any(axis=(2, 3))
+    assert shared[topic[:, None] == topic[None, :]].mean() >= 0.99
+    home = nearest_groups(x, 6, 1)[:, 0]
+    assert all(np.unique(home[topic == t]).size <= 2 for t in range(6))
+    assert all(home[i] in groups[i] for i in range(300))
 
 
 def test_rare_threshold_keeps_the_cost_within_the_budget():
@@ -272,15 +284,18 @@ def test_bbc_close_to_exact():
     np.testing.assert_array_equal(approx.arrays["neighbours"], again.arrays["neighbours"])
 
 
-def test_one_article_and_no_vectors(tmp_path):
+def test_one_article_and_no_semantic_view(tmp_path):
     one = read_corpus(write_jsonl(tmp_path / "one.jsonl", [TINY[0]])).articles
     parts = fit_parts(one, TrainOptions(approximate=True, min_df=1, max_df=1.0), allow_empty=True)
     assert np.all(parts.arrays["neighbours"] == -1)
-    # No vectors: exact all-pairs, whatever the groups would have been.
-    x = _random_matrix(100, 400, seed=9)
-    no_vectors = np.zeros((100, 0))
-    lists = approximate_candidates(x, no_vectors, 5, group_size=2, spread=1, tie_key=np.arange(100), min_similarity=0.0)
-    np.testing.assert_array_equal(lists.indices, all_pairs_topk(x, 5).indices)
+    # Without the semantic view the groups still work (they come from the TF-IDF rows).
+    articles = read_corpus(DEMO_CORPUS).articles
+    options = TrainOptions(approximate=True, approximate_group_size=4, approximate_spread=1, min_df=1, n_jobs=1)
+    plain = fit_parts(articles, dataclasses.replace(options, semantic_weight=0.0))
+    assert plain.arrays["lsa_augmented"].shape[1] == 0
+    check_lists(plain)
+    exact = fit_parts(articles, dataclasses.replace(options, semantic_weight=0.0, approximate=False))
+    assert recall_at(exact.arrays["neighbours"], plain.arrays["neighbours"]) >= 0.9
 
 
 def test_evaluate_approximate_through_the_cli(tmp_path, capsys):
