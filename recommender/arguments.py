@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--approximate",
         action="store_true",
-        help="candidates from exact all-pairs inside groups of similar articles (k-means over the LSA vectors), "
+        help="candidates from exact all-pairs inside groups of similar articles (k-means of the TF-IDF rows), "
         "shared rare terms and neighbours' lists, instead of exact all-pairs (needs recommender[approximate])",
     )
     p.add_argument(

@@ -58,28 +58,28 @@ def fit_semantic(
     workers = n_workers(n_jobs)
     rows, columns = RowBlocks(x, workers), RowBlocks(x.T.tocsr(), workers)
     rng = np.random.default_rng(random_state)
-    # A bounded thread count: on a busy 2-core machine an unbounded BLAS pool
-    # made this step several times slower.
-    with threadpool_limits(limits=workers), ThreadPoolExecutor(workers) as threads:
-        basis = _orthonormal(rows.times(rng.standard_normal((n_cols, width), dtype=np.float32), threads))
-        for _ in range(n_iter):
-            # One re-orthonormalisation per round suffices in float32: a round
-            # stretches the spectrum by (s_1 / s_d)^2, about 20 on 20 Newsgroups.
-            basis = _orthonormal(rows.times(columns.times(basis, threads), threads))
-        # X ~ Q B with B = Q^T X (width x V); B's right singular vectors are
-        # X's, found from the eigenvectors of the small B B^T.
-        b = np.asarray(columns.times(basis, threads).T, dtype=np.float64)
-        values, vectors = np.linalg.eigh(b @ b.T)
-    top = np.argsort(-values, kind="stable")[:d]
-    sigma = np.sqrt(np.clip(values[top], 0.0, None))
-    vt = (vectors[:, top].T @ b) / np.where(sigma > 0, sigma, 1.0)[:, None]
-    # Signs fixed (largest loading of each component positive): the same corpus gives the same vectors.
-    signs = np.sign(vt[np.arange(d), np.argmax(np.abs(vt), axis=1)])
-    signs[signs == 0] = 1.0
-    terms = np.ascontiguousarray((vt * signs[:, None]).T, dtype=np.float32)
-    # Articles are projected exactly as a free-text query is (X V), so that
-    # a stored article and the same text sent as a draft get the same vector.
     with ThreadPoolExecutor(workers) as threads:
+        # A bounded thread count: on a busy 2-core machine an unbounded BLAS pool
+        # made this step several times slower.
+        with threadpool_limits(limits=workers):
+            basis = _orthonormal(rows.times(rng.standard_normal((n_cols, width), dtype=np.float32), threads))
+            for _ in range(n_iter):
+                # One re-orthonormalisation per round suffices in float32: a round
+                # stretches the spectrum by (s_1 / s_d)^2, about 20 on 20 Newsgroups.
+                basis = _orthonormal(rows.times(columns.times(basis, threads), threads))
+            # X ~ Q B with B = Q^T X (width x V); B's right singular vectors are
+            # X's, found from the eigenvectors of the small B B^T.
+            b = np.asarray(columns.times(basis, threads).T, dtype=np.float64)
+            values, vectors = np.linalg.eigh(b @ b.T)
+        top = np.argsort(-values, kind="stable")[:d]
+        sigma = np.sqrt(np.clip(values[top], 0.0, None))
+        vt = (vectors[:, top].T @ b) / np.where(sigma > 0, sigma, 1.0)[:, None]
+        # Signs fixed (largest loading of each component positive): the same corpus gives the same vectors.
+        signs = np.sign(vt[np.arange(d), np.argmax(np.abs(vt), axis=1)])
+        signs[signs == 0] = 1.0
+        terms = np.ascontiguousarray((vt * signs[:, None]).T, dtype=np.float32)
+        # Articles are projected exactly as a free-text query is (X V), so that
+        # a stored article and the same text sent as a draft get the same vector.
         projected = rows.times(terms, threads)
     return terms, normalize_rows(projected).astype(np.float32)
 
