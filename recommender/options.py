@@ -98,11 +98,6 @@ class TrainOptions:
             raise InvalidInputError(f"cjk must be one of {', '.join(CJK_MODES)}, got {self.cjk!r}")
         _integer("approximate_group_size", self.approximate_group_size, 2, 1_000_000)
         _integer("approximate_spread", self.approximate_spread, 1, 16)
-        if self.approximate and self.semantic_components < 2:
-            raise InvalidInputError(
-                "approximate needs semantic_components >= 2 (its groups are made over the LSA vectors), "
-                f"got {self.semantic_components!r}"
-            )
         if self.n_jobs is not None:
             _integer("n_jobs", self.n_jobs, -1, 1024)
         if self.cluster is not None:
