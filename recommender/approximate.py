@@ -15,7 +15,8 @@ corpus. Here each article's lexical candidates are found without all pairs:
    quotes, whose rare words the centroids (frequent terms only) do not see.
 3. **Neighbours of neighbours.** One round of the nearest-neighbour-descent
    join: the first :data:`FOLLOW` neighbours of each of a row's first
-   :data:`FOLLOW` neighbours, and the rows that list it, scored exactly.
+   :data:`FOLLOW` neighbours, scored exactly, and the rows that list it,
+   with the score their list gives it.
 
 The best ``pool`` by exact TF-IDF cosine form the same
 :class:`~recommender.allpairs.Neighbours` that exact all-pairs gives (best
@@ -42,14 +43,16 @@ from .allpairs import Neighbours, all_pairs_topk, n_workers
 from .errors import RecommenderError
 
 # The sum of df^2 over the rare terms, per article (the work of step 2). On the 300k
-# composed corpus: the terms in at most 959 articles (141,915 of 146,053), 10-16 s on 2 cores.
-RARE_BUDGET = 6000
-# Rare-term candidates kept per article, before exact scoring.
+# composed corpus: the terms in at most 1530 articles (143,115 of 146,053). Measured there,
+# recall@10 of the final lists (FOLLOW 12): 0.9746 with 2000 (and RARE_WIDTH 50), 0.9833 with
+# 12000, 0.9855 with 20000, which cost about 8 s more than 12000 on 2 cores.
+RARE_BUDGET = 12000
+# Rare-term candidates kept per article, before exact scoring (60: 0.9806 against 0.9833).
 RARE_WIDTH = 100
 # Neighbours followed per article in the join round (FOLLOW^2 candidates). Measured on the
-# 300k composed corpus, recall@10 of the final lists: 0.977 with 10, 0.982 with 16; two
-# rounds of 10 gave 0.980 and took longer (91 s for the candidates, against 83 s).
-FOLLOW = 16
+# 300k composed corpus with RARE_BUDGET 12000, recall@10 of the final lists: 0.9823 with 10,
+# 0.9833 with 12, 0.9850 with 16 (which scores 138 candidates per article against 73).
+FOLLOW = 12
 JOIN_ROUNDS = 1
 # Rounds of k-means (the figures in the README were measured with 8).
 _KMEANS_ROUNDS = 8
@@ -118,14 +121,16 @@ def nearest_groups(matrix: sp.csr_matrix, groups: int, spread: int, seed: int = 
 
 
 def assign_groups(rows: np.ndarray | sp.csr_matrix, centroids: np.ndarray, spread: int) -> np.ndarray:
-    """Each row's ``spread`` largest dot products with the centroids (in no particular order), int64."""
+    """Each row's ``spread`` largest dot products with the centroids, the largest first, int64."""
     out = np.empty((rows.shape[0], spread), dtype=np.int64)
     for start in range(0, rows.shape[0], _ASSIGN_ROWS):
         sims = np.asarray(rows[start : start + _ASSIGN_ROWS] @ centroids.T)
         if spread == 1:
             out[start : start + _ASSIGN_ROWS, 0] = np.argmax(sims, axis=1)
         else:
-            out[start : start + _ASSIGN_ROWS] = np.argpartition(-sims, spread - 1, axis=1)[:, :spread]
+            best = np.argpartition(-sims, spread - 1, axis=1)[:, :spread]
+            ranks = np.argsort(-np.take_along_axis(sims, best, axis=1), axis=1, kind="stable")
+            out[start : start + _ASSIGN_ROWS] = np.take_along_axis(best, ranks, axis=1)
     return out
 
 
@@ -139,9 +144,10 @@ def grouped_lists(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact all-pairs inside every group; each row's lists of its groups side by side (n x spread*pool).
 
-    Groups run on ``n_jobs`` threads, one thread each. A row's k-th group
-    fills its k-th ``pool`` columns, so the result does not depend on the
-    order in which groups finish.
+    Groups run on ``n_jobs`` threads, one thread each, the largest first (a
+    group's cost grows with the square of its size, so a large one started
+    last would run alone). A row's k-th group fills its k-th ``pool``
+    columns, so the result does not depend on the order in which groups finish.
     """
     n, spread = membership.shape
     # int32 and float32 (the dtypes of all-pairs' lists): at 10M articles these are 10M x 150 entries.
@@ -163,8 +169,9 @@ def grouped_lists(
         indices[members[:, None], columns] = np.where(found, members[np.where(found, lists.indices, 0)], -1)
         scores[members[:, None], columns] = lists.scores
 
+    parts = sorted(np.split(order, cuts), key=len, reverse=True)
     with ThreadPoolExecutor(n_workers(n_jobs)) as threads:
-        list(threads.map(run, np.split(order, cuts)))
+        list(threads.map(run, parts))
     return indices, scores
 
 
@@ -197,13 +204,20 @@ def approximate_candidates(
     kernels = require_kernels()
     x = sp.csr_matrix(matrix, dtype=np.float32)
     x.sort_indices()
-    known = grouped_lists(x, nearest_groups(x, groups, spread, seed), pool, tie_key, min_similarity, n_jobs)
+    membership = nearest_groups(x, groups, spread, seed)
+    # From here on the rows are renumbered in the order of their nearest group: a row's
+    # candidates then mostly lie near it, and the rows they read stay in the cache (measured
+    # on the 300k corpus: the rare terms and the merges 40 s -> 30 s). Each row is still
+    # computed alone, by the same sums, so the lists are the same as without it.
+    order = np.argsort(membership[:, 0], kind="stable")
+    x = x[order]
+    tie = np.ascontiguousarray(np.asarray(tie_key)[order], dtype=np.int64)
+    known = grouped_lists(x, membership[order], pool, tie, min_similarity, n_jobs)
     df = np.bincount(x.indices, minlength=x.shape[1])
     is_rare = (df >= 2) & (df <= rare_threshold(df, n))
     postings = x.T.tocsr()
     postings.sort_indices()
     floor = max(min_similarity, 0.0)
-    tie = np.ascontiguousarray(tie_key, dtype=np.int64)
     rows = (x.indptr, x.indices, x.data)
     workers = n_workers(n_jobs)
     step = max(_MIN_TASK_ROWS, -(-n // (workers * _TASKS_PER_THREAD)))
@@ -218,8 +232,8 @@ def approximate_candidates(
         ) -> tuple[np.ndarray, np.ndarray]:
             """Each row's best ``pool`` of its lists and of the new candidates (see merge_scored)."""
             out = (np.full((n, pool), -1, dtype=np.int32), np.zeros((n, pool)))
-            none = (np.zeros(n + 1, np.int64), np.zeros(0, np.int32))
-            reverse = kernels.reverse_lists(lists[0], pool) if follow else none
+            none = (np.zeros(n + 1, np.int64), np.zeros(0, np.int32), np.zeros(0))
+            reverse = kernels.reverse_lists(*lists, pool) if follow else none
             each(
                 lambda lo, hi: kernels.merge_scored(
                     lo, hi, *rows, x.shape[1], *lists, extra, follow, *reverse, tie, floor, *out
@@ -237,4 +251,8 @@ def approximate_candidates(
         for _ in range(JOIN_ROUNDS):
             lists = merged(lists, np.full((n, 0), -1, dtype=np.int32), FOLLOW)
     found = lists[0] >= 0
-    return Neighbours(np.where(found, lists[0], -1).astype(np.int32), np.where(found, lists[1], 0.0).astype(np.float32))
+    indices = np.empty((n, pool), dtype=np.int32)
+    scores = np.empty((n, pool), dtype=np.float32)
+    indices[order] = np.where(found, order[np.where(found, lists[0], 0)], -1)
+    scores[order] = np.where(found, lists[1], 0.0)
+    return Neighbours(indices, scores)

@@ -189,13 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--approximate-group-size",
         type=_int_in("--approximate-group-size", 2, 1_000_000),
         default=None,
-        help="articles per group, with --approximate (default 3000)",
+        help="articles per group, with --approximate (default 1200)",
     )
     p.add_argument(
         "--approximate-spread",
         type=_int_in("--approximate-spread", 1, 16),
         default=None,
-        help="groups each article joins, with --approximate (default 3)",
+        help="groups each article joins, with --approximate (default 4)",
     )
     p.add_argument(
         "--cluster",

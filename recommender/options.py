@@ -65,8 +65,8 @@ class TrainOptions:
     approximate: bool = False
     # Approximate training's groups: about this many articles each, every article in its
     # approximate_spread nearest. Measured on the 300k composed corpus (README, "Approximate mode").
-    approximate_group_size: int = 3000
-    approximate_spread: int = 3
+    approximate_group_size: int = 1200
+    approximate_spread: int = 4
     n_jobs: int | None = None
     # Where counting and the exact all-pairs step run: None (here), local:N or a Dask scheduler's address.
     cluster: str | None = None

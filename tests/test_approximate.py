@@ -156,35 +156,45 @@ def test_kernels_rare_terms_and_neighbours_lists():
     known = np.array([[1, -1], [2, -1], [-1, -1], [-1, -1], [-1, -1]], dtype=np.int64)
     half = float(np.float64(x.data[0]) ** 2)  # 0.5 as the float32 weights give it
     known_scores = np.array([[half, 0], [half, 0], [0, 0], [0, 0], [0, 0]])
-    pointer, rows = pairkernels.reverse_lists(known, 1)
-    assert pointer.tolist() == [0, 0, 1, 2, 2, 2] and rows.tolist() == [0, 1]
+    reverse = pairkernels.reverse_lists(known, known_scores, 1)
+    assert reverse[0].tolist() == [0, 0, 1, 2, 2, 2] and reverse[1].tolist() == [0, 1]
+    assert reverse[2].tolist() == [half, half]
     extra = np.array([[3], [-1], [-1], [0], [0]], dtype=np.int64)
     out, out_scores = np.full((5, 2), -1, dtype=np.int64), np.zeros((5, 2))
-    args = (x.indptr, x.indices, x.data, 5, known, known_scores, extra, 1, pointer, rows, tie, 0.0, out, out_scores)
+    args = (x.indptr, x.indices, x.data, 5, known, known_scores, extra, 1, *reverse, tie, 0.0, out, out_scores)
     scored = pairkernels.merge_scored(0, 5, *args)
     assert out[0].tolist() == [1, 3]  # known 1, extra 3; 2 (via 1's list) scores 0 and is left out
     np.testing.assert_allclose(out_scores[0], [0.5, 0.5], atol=1e-7)
     assert out[1].tolist() == [0, 2]  # 0 lists 1: found through the reverse list; equal scores by tie key
     assert out[2].tolist() == [1, -1]  # 1 lists 2
+    np.testing.assert_allclose(out_scores[1:3, 0], [half, half])  # the score the holder's list gives
     assert out[3].tolist() == [0, -1]
     assert out[4].tolist() == [-1, -1]
-    assert scored == 6  # 0: 3 and 2; 1: 0; 2: 1; 3: 0; 4: 0 (known pairs are not scored again)
+    assert scored == 4  # 0: 3 and 2; 3: 0; 4: 0 (known pairs and rows that list a row are not scored)
+    # A holder's score is taken as it is: a wrong one shows (it is not scored again).
+    wrong = (reverse[0], reverse[1], np.array([0.25, 0.75]))
+    out, out_scores = np.full((5, 2), -1, dtype=np.int64), np.zeros((5, 2))
+    args = (x.indptr, x.indices, x.data, 5, known, known_scores, extra, 1, *wrong, tie, 0.0, out, out_scores)
+    pairkernels.merge_scored(0, 5, *args)
+    assert out[1].tolist() == [2, 0] and out_scores[1].tolist() == [half, 0.25]
+    assert out[2].tolist() == [1, -1] and out_scores[2, 0] == 0.75
 
 
 def test_reverse_lists_match_a_plain_count():
     pairkernels = pytest.importorskip("recommender.pairkernels")
     rng = np.random.default_rng(5)
     lists = rng.integers(-1, 40, size=(40, 6)).astype(np.int32)
+    scores = rng.random((40, 6))
     for width in (0, 1, 4, 6, 9):
-        pointer, rows = pairkernels.reverse_lists(lists, width)
-        assert pointer.size == 41 and pointer[0] == 0 and rows.size == pointer[-1]
+        pointer, rows, held = pairkernels.reverse_lists(lists, scores, width)
+        assert pointer.size == 41 and pointer[0] == 0 and rows.size == held.size == pointer[-1]
         for j in range(40):
-            holders = [i for i in range(40) if j in lists[i, :width].tolist()]
-            # A row listing j twice is held twice, as the lists say.
-            expected = [i for i in holders for _ in range(lists[i, :width].tolist().count(j))]
-            assert rows[pointer[j] : pointer[j + 1]].tolist() == expected
+            # A row listing j twice is held twice, as the lists say, with each entry's score.
+            expected = [(i, scores[i, u]) for i in range(40) for u in range(min(width, 6)) if lists[i, u] == j]
+            span = slice(pointer[j], pointer[j + 1])
+            assert list(zip(rows[span].tolist(), held[span].tolist(), strict=True)) == expected
     with pytest.raises(ValueError, match="do not have"):
-        pairkernels.reverse_lists(lists[:10], 6)
+        pairkernels.reverse_lists(lists[:10], scores[:10], 6)
 
 
 def test_nearest_groups_are_the_nearest_centroids_and_repeatable():
@@ -194,7 +204,7 @@ def test_nearest_groups_are_the_nearest_centroids_and_repeatable():
     centroids = unit[:7]
     found = assign_groups(unit, centroids, 3)
     expected = np.argsort(-(unit @ centroids.T), axis=1)[:, :3]
-    np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(expected, axis=1))
+    np.testing.assert_array_equal(found, expected)  # nearest first
     assert assign_groups(unit, centroids, 1)[:, 0].tolist() == expected[:, 0].tolist()
     # Six planted topics (rows of a topic share its ten terms), six groups: every article in
     # two distinct groups, its topic's group first among them, the same each time.
@@ -215,7 +225,7 @@ def test_nearest_groups_are_the_nearest_centroids_and_repeatable():
     assert shared[topic[:, None] == topic[None, :]].mean() >= 0.99
     home = nearest_groups(x, 6, 1)[:, 0]
     assert all(np.unique(home[topic == t]).size <= 2 for t in range(6))
-    assert all(home[i] in groups[i] for i in range(300))
+    np.testing.assert_array_equal(home, groups[:, 0])
 
 
 def test_rare_threshold_keeps_the_cost_within_the_budget():
