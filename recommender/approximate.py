@@ -150,7 +150,7 @@ def grouped_lists(
     columns, so the result does not depend on the order in which groups finish.
     """
     n, spread = membership.shape
-    # int32 and float32 (the dtypes of all-pairs' lists): at 10M articles these are 10M x 150 entries.
+    # int32 and float32 (the dtypes of all-pairs' lists): at 10M articles, 10M x 200 entries with the defaults.
     indices = np.full((n, spread * pool), -1, dtype=np.int32)
     scores = np.zeros((n, spread * pool), dtype=np.float32)
     order = np.argsort(membership.ravel(), kind="stable")

@@ -119,6 +119,33 @@ def test_small_corpus_gets_the_exact_lists():
     np.testing.assert_array_equal(approx.scores, exact.scores)
 
 
+def test_grouped_lists_do_not_depend_on_the_row_order(monkeypatch):
+    # The same articles and groups in another row order: inside, the rows are renumbered by
+    # nearest group (ties in input order), so the kernels see them in another order.
+    pytest.importorskip("recommender.pairkernels")
+    import recommender.approximate as approximate
+
+    n = 600
+    x = _random_matrix(n, 400, seed=7)
+    tie = np.random.default_rng(2).permutation(n)
+    groups = np.random.default_rng(3).integers(0, 30, size=(n, 2))
+    groups[:, 1] = (groups[:, 0] + 1 + groups[:, 1] % 29) % 30  # two distinct groups per row
+    shuffle = np.random.default_rng(4).permutation(n)
+    found = []
+    for order in (np.arange(n), shuffle):
+        monkeypatch.setattr(approximate, "nearest_groups", lambda *args, g=groups[order]: g)
+        lists = approximate_candidates(
+            x[order], 12, group_size=20, spread=2, tie_key=tie[order], min_similarity=0.05, n_jobs=1
+        )
+        indices = np.full((n, 12), -1)
+        scores = np.zeros((n, 12), dtype=np.float32)
+        indices[order] = np.where(lists.indices >= 0, order[lists.indices], -1)
+        scores[order] = lists.scores
+        found.append((indices, scores))
+    np.testing.assert_array_equal(found[0][0], found[1][0])
+    np.testing.assert_allclose(found[0][1], found[1][1], rtol=0, atol=1e-6)
+
+
 def test_grouped_lists_hold_exact_scores_and_find_almost_all():
     n = 600
     x = _random_matrix(n, 400, seed=5)
