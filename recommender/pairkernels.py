@@ -132,20 +132,18 @@ def merge_scored(
             scratch[indices[p]] = data[p]
         seen_by[i] = i
         count = 0
-        for u in range(n_known):
-            j = known[i, u]
+        n_reverse = reverse_ptr[i + 1] - reverse_ptr[i]
+        for u in range(n_known + n_reverse):
+            if u < n_known:
+                j, score = known[i, u], known_scores[i, u]
+            else:
+                q = reverse_ptr[i] + u - n_known
+                j, score = reverse_rows[q], reverse_scores[q]
             if j < 0 or seen_by[j] == i:
                 continue
             seen_by[j] = i
-            if known_scores[i, u] > floor:
-                count = _insert(best, best_scores, count, j, known_scores[i, u], tie)
-        for q in range(reverse_ptr[i], reverse_ptr[i + 1]):
-            j = reverse_rows[q]
-            if seen_by[j] == i:
-                continue
-            seen_by[j] = i
-            if reverse_scores[q] > floor:
-                count = _insert(best, best_scores, count, j, reverse_scores[q], tie)
+            if score > floor:
+                count = _insert(best, best_scores, count, j, score, tie)
         n_extra = extra.shape[1]
         hops = min(follow, n_known)
         for u in range(n_extra + hops * hops):
